@@ -1,0 +1,16 @@
+//! jmagent-core: everything of jmagent that does not need a running JVM.
+//!
+//! Collectors (`procfs`, `cgroup`, `allocator`, `nmt`, `jvm`) are plain
+//! functions that return data; `ledger` combines their figures into the RSS
+//! breakdown; `render` only formats a ledger. The agent crate feeds the JVM
+//! figures it reads through JNI into the same model.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod allocator;
+pub mod cgroup;
+pub mod jvm;
+pub mod ledger;
+pub mod nmt;
+pub mod options;
+pub mod procfs;
+pub mod render;
