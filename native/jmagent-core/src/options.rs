@@ -1,1 +1,362 @@
-//! TODO
+//! The agent's option grammar: `key=value,key=value,...`.
+//!
+//! One grammar serves `-agentpath:libjmagent.so=<options>`, the CLI (which
+//! forwards the same string through the attach `load` command) and the
+//! documentation table, so [`OPTIONS`] is the single list of keys, accepted
+//! values and defaults. The whole string is parsed before anything is
+//! reported, and every problem is returned, so a user fixes all of them in
+//! one go rather than one JVM start per typo.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Where periodic reports go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    /// The JVM's standard error.
+    Stderr,
+    /// A file, appended to; `%p` in the path is replaced by the process id.
+    File(String),
+}
+
+impl LogTarget {
+    /// The file path with `%p` expanded to `pid`; `None` for stderr.
+    pub fn path_for_pid(&self, pid: u32) -> Option<String> {
+        match self {
+            LogTarget::Stderr => None,
+            LogTarget::File(p) => Some(p.replace("%p", &pid.to_string())),
+        }
+    }
+}
+
+/// Report format of the periodic log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A table meant for people.
+    Text,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+/// Unit used for sizes in text reports (JSON always uses bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    B,
+    KB,
+    MB,
+    GB,
+    /// Picks the unit per figure so that it reads as a short number.
+    Auto,
+}
+
+/// Whether the agent asks the JVM for its Native Memory Tracking summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NmtMode {
+    /// Use NMT when the JVM runs with `-XX:NativeMemoryTracking=summary|detail`.
+    Auto,
+    /// Never query NMT (its summary costs a safepoint-free walk, but still costs).
+    Off,
+}
+
+/// The parsed options of one agent load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Time between periodic reports; zero means only the final report at exit.
+    pub interval: Duration,
+    pub log: LogTarget,
+    pub format: Format,
+    pub scale: Scale,
+    pub nmt: NmtMode,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            interval: Duration::from_secs(60),
+            log: LogTarget::Stderr,
+            format: Format::Text,
+            scale: Scale::Auto,
+            nmt: NmtMode::Auto,
+        }
+    }
+}
+
+/// One documented option: its key, the values it accepts and its default.
+pub struct OptionSpec {
+    pub key: &'static str,
+    pub accepted: &'static str,
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+/// Every option the agent accepts, in documentation order.
+pub const OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        key: "interval",
+        accepted: "a duration such as 500ms, 10s, 1m, 1h, or 0 (report only at exit)",
+        default: "60s",
+        meaning: "time between periodic reports",
+    },
+    OptionSpec {
+        key: "log",
+        accepted: "stderr, or a file path (%p is replaced by the pid)",
+        default: "stderr",
+        meaning: "where reports are written; a file is appended to, created with mode 0600, and never followed if it is a symbolic link",
+    },
+    OptionSpec {
+        key: "format",
+        accepted: "text, json",
+        default: "text",
+        meaning: "a table for people, or one JSON object per line",
+    },
+    OptionSpec {
+        key: "scale",
+        accepted: "B, KB, MB, GB, auto",
+        default: "auto",
+        meaning: "unit of sizes in text reports (JSON is always in bytes)",
+    },
+    OptionSpec {
+        key: "nmt",
+        accepted: "auto, off",
+        default: "auto",
+        meaning: "auto: use the JVM's Native Memory Tracking summary when -XX:NativeMemoryTracking is on; off: never query it",
+    },
+];
+
+/// A problem with one option.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionError {
+    /// A key that is not in [`OPTIONS`].
+    #[error("unknown option '{key}' (accepted options: {})", accepted_keys())]
+    UnknownKey { key: String },
+    /// A known key with a value it does not accept.
+    #[error("bad value '{value}' for option '{key}' (accepted: {accepted})")]
+    BadValue {
+        key: String,
+        value: String,
+        accepted: &'static str,
+    },
+    /// An item without `=`.
+    #[error("option '{item}' has no value (write {item}=<value>; accepted options: {})", accepted_keys())]
+    MissingValue { item: String },
+    /// The same key given twice, which would make one of them silently ignored.
+    #[error("option '{key}' is given more than once")]
+    Repeated { key: String },
+}
+
+fn accepted_keys() -> String {
+    OPTIONS.iter().map(|o| o.key).collect::<Vec<_>>().join(", ")
+}
+
+fn spec(key: &str) -> &'static OptionSpec {
+    OPTIONS
+        .iter()
+        .find(|o| o.key == key)
+        .expect("every parsed key is in OPTIONS")
+}
+
+/// All problems found in one option string, in the order they appear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionErrors(pub Vec<OptionError>);
+
+impl fmt::Display for OptionErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for OptionErrors {}
+
+/// Parses a duration: `0`, or a whole number with one of `ms`, `s`, `m`, `h`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if text == "0" {
+        return Some(Duration::ZERO);
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let millis = match unit {
+        "ms" => n,
+        "s" => n.checked_mul(1000)?,
+        "m" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    Some(Duration::from_millis(millis))
+}
+
+/// Formats a duration the way [`parse_duration`] reads it back.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        "0".to_string()
+    } else if ms % 3_600_000 == 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+impl Options {
+    /// Parses an option string. An empty string (or none at all) gives the defaults.
+    pub fn parse(text: &str) -> Result<Options, OptionErrors> {
+        let mut options = Options::default();
+        let mut errors = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let Some((key, value)) = item.split_once('=') else {
+                errors.push(OptionError::MissingValue {
+                    item: item.to_string(),
+                });
+                continue;
+            };
+            let key = key.trim();
+            let value = value.trim();
+            if seen.contains(&key) {
+                errors.push(OptionError::Repeated {
+                    key: key.to_string(),
+                });
+                continue;
+            }
+            if !OPTIONS.iter().any(|o| o.key == key) {
+                errors.push(OptionError::UnknownKey {
+                    key: key.to_string(),
+                });
+                continue;
+            }
+            seen.push(key);
+            if let Err(e) = options.set(key, value) {
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() {
+            Ok(options)
+        } else {
+            Err(OptionErrors(errors))
+        }
+    }
+
+    /// Sets one known option from its text value.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), OptionError> {
+        let bad = || OptionError::BadValue {
+            key: key.to_string(),
+            value: value.to_string(),
+            accepted: spec(key).accepted,
+        };
+        match key {
+            "interval" => self.interval = parse_duration(value).ok_or_else(bad)?,
+            "log" => {
+                self.log = match value {
+                    "" => return Err(bad()),
+                    "stderr" => LogTarget::Stderr,
+                    path => LogTarget::File(path.to_string()),
+                }
+            }
+            "format" => {
+                self.format = match value {
+                    "text" => Format::Text,
+                    "json" => Format::Json,
+                    _ => return Err(bad()),
+                }
+            }
+            "scale" => {
+                self.scale = match value.to_ascii_uppercase().as_str() {
+                    "B" => Scale::B,
+                    "KB" => Scale::KB,
+                    "MB" => Scale::MB,
+                    "GB" => Scale::GB,
+                    "AUTO" => Scale::Auto,
+                    _ => return Err(bad()),
+                }
+            }
+            "nmt" => {
+                self.nmt = match value {
+                    "auto" => NmtMode::Auto,
+                    "off" => NmtMode::Off,
+                    _ => return Err(bad()),
+                }
+            }
+            _ => {
+                return Err(OptionError::UnknownKey {
+                    key: key.to_string(),
+                })
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_string_gives_defaults() {
+        assert_eq!(Options::parse("").unwrap(), Options::default());
+        assert_eq!(Options::parse(" , ").unwrap(), Options::default());
+    }
+
+    #[test]
+    fn every_option_parses() {
+        let o = Options::parse("interval=500ms,log=/tmp/jm-%p.log,format=json,scale=MB,nmt=off")
+            .unwrap();
+        assert_eq!(o.interval, Duration::from_millis(500));
+        assert_eq!(o.log, LogTarget::File("/tmp/jm-%p.log".into()));
+        assert_eq!(o.log.path_for_pid(42).as_deref(), Some("/tmp/jm-42.log"));
+        assert_eq!(o.format, Format::Json);
+        assert_eq!(o.scale, Scale::MB);
+        assert_eq!(o.nmt, NmtMode::Off);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        for bad in ["", "10", "s", "1.5s", "-1s", "10 s", "10sec", "99999999999999999999s"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?} must be rejected");
+        }
+        for d in [0, 250, 1000, 60_000, 3_600_000, 90_000] {
+            let d = Duration::from_millis(d);
+            assert_eq!(parse_duration(&format_duration(d)), Some(d));
+        }
+    }
+
+    #[test]
+    fn errors_name_the_option_and_what_is_accepted() {
+        let e = Options::parse("format=xml").unwrap_err().to_string();
+        assert_eq!(e, "bad value 'xml' for option 'format' (accepted: text, json)");
+        let e = Options::parse("colour=red").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "unknown option 'colour' (accepted options: interval, log, format, scale, nmt)"
+        );
+        let e = Options::parse("interval=5 seconds").unwrap_err().to_string();
+        assert!(e.starts_with("bad value '5 seconds' for option 'interval'"), "{e}");
+        let e = Options::parse("verbose").unwrap_err().to_string();
+        assert!(e.starts_with("option 'verbose' has no value"), "{e}");
+    }
+
+    #[test]
+    fn all_errors_are_reported_at_once() {
+        let errors = Options::parse("format=xml,interval=1s,interval=2s,foo=1,scale=TB")
+            .unwrap_err()
+            .0;
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(matches!(errors[1], OptionError::Repeated { .. }));
+    }
+}

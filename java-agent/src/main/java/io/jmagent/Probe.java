@@ -1,0 +1,118 @@
+package io.jmagent;
+
+import java.lang.management.BufferPoolMXBean;
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryPoolMXBean;
+import java.lang.management.MemoryUsage;
+import java.lang.management.ThreadMXBean;
+import java.util.List;
+
+/**
+ * Reads the JVM's own memory figures for the native agent.
+ *
+ * <p>The agent calls {@link #sample(boolean)} from its sampling thread and
+ * parses the returned text (one tab-separated record per line, documented in
+ * jmagent-core's {@code jvm} module). Text keeps the JNI surface to a single
+ * call: no Java objects cross into native code. This class never touches the
+ * platform MBean server unless NMT is requested, because creating it early
+ * initialises {@code java.util.logging} before the application can configure
+ * its own LogManager.
+ */
+public final class Probe {
+    private Probe() {}
+
+    private static final String DIAG = "com.sun.management:type=DiagnosticCommand";
+
+    /** Returns the records; never throws (a failed part becomes an {@code error} record). */
+    public static String sample(boolean nmt) {
+        StringBuilder out = new StringBuilder(2048);
+        try {
+            MemoryUsage heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
+            record(out, "heap", heap.getUsed(), heap.getCommitted(), heap.getMax());
+        } catch (Throwable t) {
+            error(out, "heap", t);
+        }
+        try {
+            for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
+                MemoryUsage u = pool.getUsage();
+                if (u == null) {
+                    continue;
+                }
+                out.append("pool\t").append(pool.getType().name()).append('\t')
+                   .append(clean(pool.getName())).append('\t').append(u.getUsed()).append('\t')
+                   .append(u.getCommitted()).append('\t').append(u.getMax()).append('\n');
+            }
+        } catch (Throwable t) {
+            error(out, "pool", t);
+        }
+        try {
+            List<BufferPoolMXBean> pools = ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class);
+            for (BufferPoolMXBean pool : pools) {
+                out.append("buffer\t").append(clean(pool.getName())).append('\t')
+                   .append(pool.getCount()).append('\t').append(pool.getMemoryUsed()).append('\t')
+                   .append(pool.getTotalCapacity()).append('\n');
+            }
+        } catch (Throwable t) {
+            error(out, "buffer", t);
+        }
+        try {
+            ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+            record(out, "threads", threads.getThreadCount(), threads.getDaemonThreadCount(),
+                   threads.getPeakThreadCount());
+        } catch (Throwable t) {
+            error(out, "threads", t);
+        }
+        record(out, "runtime_max_memory", Runtime.getRuntime().maxMemory());
+        String nmtMode = "off";
+        try {
+            com.sun.management.HotSpotDiagnosticMXBean diag =
+                ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+            for (String name : new String[] {"ThreadStackSize", "MaxDirectMemorySize", "NativeMemoryTracking",
+                                             "UseContainerSupport"}) {
+                try {
+                    String value = diag.getVMOption(name).getValue();
+                    out.append("option\t").append(name).append('\t').append(clean(value)).append('\n');
+                    if (name.equals("NativeMemoryTracking")) {
+                        nmtMode = value;
+                    }
+                } catch (IllegalArgumentException absent) {
+                    // Option not known to this JVM build: nothing to report.
+                }
+            }
+        } catch (Throwable t) {
+            error(out, "option", t);
+        }
+        out.append("vm\t").append(clean(System.getProperty("java.vm.name", "?"))).append('\t')
+           .append(clean(System.getProperty("java.vm.version", "?"))).append('\t')
+           .append(clean(System.getProperty("java.specification.version", "?"))).append('\n');
+        if (nmt && !"off".equals(nmtMode)) {
+            try {
+                Object text = ManagementFactory.getPlatformMBeanServer().invoke(
+                    new javax.management.ObjectName(DIAG), "vmNativeMemory",
+                    new Object[] {new String[] {"summary"}}, new String[] {String[].class.getName()});
+                // The NMT text is the last record and runs to the end of the output.
+                out.append("nmt\n").append(text);
+            } catch (Throwable t) {
+                error(out, "nmt", t);
+            }
+        }
+        return out.toString();
+    }
+
+    private static void record(StringBuilder out, String name, long... values) {
+        out.append(name);
+        for (long v : values) {
+            out.append('\t').append(v);
+        }
+        out.append('\n');
+    }
+
+    private static void error(StringBuilder out, String part, Throwable t) {
+        out.append("error\t").append(part).append('\t').append(clean(String.valueOf(t))).append('\n');
+    }
+
+    /** Keeps a value on one field of one line. */
+    private static String clean(String s) {
+        return s == null ? "" : s.replace('\t', ' ').replace('\n', ' ');
+    }
+}
