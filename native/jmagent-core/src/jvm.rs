@@ -149,9 +149,7 @@ impl JvmSnapshot {
                 }
                 "runtime_max_memory" => runtime_max = bytes(num(1)?),
                 "option" if fields.len() >= 3 => match fields[1] {
-                    "ThreadStackSize" => {
-                        s.thread_stack_size = bytes(num(2)?).map(|kb| kb * 1024)
-                    }
+                    "ThreadStackSize" => s.thread_stack_size = bytes(num(2)?).map(|kb| kb * 1024),
                     "MaxDirectMemorySize" => max_direct_option = bytes(num(2)?),
                     "NativeMemoryTracking" => s.nmt_mode = Some(fields[2].to_string()),
                     _ => {}
@@ -294,7 +292,10 @@ Total: reserved=7842098KB, committed=479234KB
         )
         .unwrap();
         assert_eq!(s.max_direct_memory, Some(268_435_456));
-        assert_eq!(s.errors, vec!["nmt: java.lang.SecurityException: no".to_string()]);
+        assert_eq!(
+            s.errors,
+            vec!["nmt: java.lang.SecurityException: no".to_string()]
+        );
         assert_eq!(s.nmt_text, None);
     }
 

@@ -1,1 +1,475 @@
-//! TODO
+//! The RSS ledger: the process's resident memory split into named buckets
+//! that add up, plus an explicit `unexplained` remainder.
+//!
+//! Rules (see README, "The ledger"):
+//! - Top-level buckets never overlap, so they are summed; `unexplained` is
+//!   RSS minus that sum and may be negative when a committed figure
+//!   overshoots what is resident.
+//! - Each bucket states its basis: `resident` (counted from
+//!   `/proc/self/smaps` over the bucket's address ranges), `committed` (the
+//!   JVM's committed figure: an upper bound of what is resident), or
+//!   `allocator` (what the C allocator reports).
+//! - Child buckets (with a `parent`) break a top-level bucket down and are
+//!   not added again. Direct buffers are `malloc`ed by the JDK, so they are a
+//!   child of allocator in-use, as are NMT's malloc figures and native
+//!   libraries' malloc.
+
+use std::ops::Range;
+
+use serde::Serialize;
+
+use crate::allocator::{AllocatorKind, AllocatorStats};
+use crate::jvm::JvmSnapshot;
+use crate::nmt::NmtSummary;
+use crate::procfs::{Mapping, ProcessStatus};
+
+/// How a bucket's figure was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// Resident bytes counted from smaps over the bucket's mappings.
+    Resident,
+    /// Committed bytes reported by the JVM (MXBeans or NMT).
+    Committed,
+    /// Bytes reported by the C allocator.
+    Allocator,
+    /// Computed from other figures (a difference).
+    Derived,
+}
+
+/// One line of the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bucket {
+    /// Stable identifier, used in JSON and MBean attribute names.
+    pub id: &'static str,
+    /// What a person reads.
+    pub label: &'static str,
+    pub bytes: u64,
+    pub basis: Basis,
+    /// The top-level bucket this one breaks down; `None` for top-level buckets.
+    pub parent: Option<&'static str>,
+}
+
+/// Address ranges of JVM areas, read from HotSpot's VMStructs when available.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JvmRanges {
+    /// The reserved Java heap.
+    pub heap: Option<Range<u64>>,
+    /// The reserved code cache.
+    pub code_cache: Option<Range<u64>>,
+}
+
+/// Everything the ledger is computed from. Every part but `status` is
+/// optional: the ledger says less, and `unexplained` grows, when a source
+/// is missing.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    pub status: &'a ProcessStatus,
+    pub mappings: &'a [Mapping],
+    /// Stack pointers of the process's threads (`/proc/self/task/*/syscall`).
+    pub stack_pointers: &'a [u64],
+    pub ranges: &'a JvmRanges,
+    pub jvm: Option<&'a JvmSnapshot>,
+    pub nmt: Option<&'a NmtSummary>,
+    pub allocator: Option<(AllocatorKind, &'a AllocatorStats)>,
+}
+
+/// The breakdown of one sample.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Ledger {
+    pub rss: u64,
+    pub buckets: Vec<Bucket>,
+    /// RSS minus the sum of top-level buckets; negative when committed
+    /// figures overshoot what is resident.
+    pub unexplained: i64,
+    /// Resident anonymous bytes in glibc arenas (`[heap]` and the 64 MiB
+    /// aligned arena reservations), when they could be identified.
+    pub malloc_arena_resident: Option<u64>,
+}
+
+impl Ledger {
+    /// The figure of one bucket, if present.
+    pub fn get(&self, id: &str) -> Option<u64> {
+        self.buckets.iter().find(|b| b.id == id).map(|b| b.bytes)
+    }
+
+    /// Top-level buckets, in ledger order.
+    pub fn top_level(&self) -> impl Iterator<Item = &Bucket> {
+        self.buckets.iter().filter(|b| b.parent.is_none())
+    }
+
+    /// Children of a top-level bucket.
+    pub fn children<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a Bucket> + 'a {
+        self.buckets.iter().filter(move |b| b.parent == Some(id))
+    }
+}
+
+/// glibc places each non-main arena in its own reservation of
+/// `HEAP_MAX_SIZE` (64 MiB on 64-bit), aligned to that size.
+const GLIBC_ARENA_SIZE: u64 = 64 << 20;
+
+/// Largest mapping still taken for one thread's stack: the JVM's largest
+/// usual `-Xss` (8 MiB native default) plus guard pages. A bigger mapping
+/// holding a stack pointer has merged with its neighbours and would
+/// over-count.
+const MAX_STACK_MAPPING: u64 = 16 << 20;
+
+fn overlap(a: &Range<u64>, start: u64, end: u64) -> u64 {
+    let lo = a.start.max(start);
+    let hi = a.end.min(end);
+    hi.saturating_sub(lo)
+}
+
+/// Resident anonymous bytes of the part of `m` inside `r`, assuming pages
+/// are resident evenly across the mapping (smaps gives one figure per mapping).
+fn anon_inside(m: &Mapping, r: &Range<u64>) -> u64 {
+    let size = m.end - m.start;
+    let inside = overlap(r, m.start, m.end);
+    if size == 0 || inside == 0 {
+        0
+    } else if inside == size {
+        m.anonymous
+    } else {
+        (m.anonymous as u128 * inside as u128 / size as u128) as u64
+    }
+}
+
+/// What smaps tells about the JVM areas and the malloc arenas.
+#[derive(Debug, Default)]
+struct Resident {
+    heap: u64,
+    code_cache: u64,
+    thread_stacks: u64,
+    arenas: u64,
+    arenas_found: bool,
+    /// Anonymous mappings none of the above: malloc's own mmaps, metaspace,
+    /// GC structures, other JVM mmaps.
+    unclassified: u64,
+    /// Written (copy-on-write) pages of private file mappings: the CDS
+    /// archive's read-write part, relocated library data.
+    file_private: u64,
+}
+
+fn classify(inputs: &Inputs) -> Resident {
+    let mut r = Resident::default();
+    let mut sps: Vec<u64> = inputs.stack_pointers.to_vec();
+    sps.sort_unstable();
+    let ranges = inputs.ranges;
+    // Arena reservations: the 64 MiB-aligned block starts of mappings whose
+    // start is block-aligned; the rest of that block (its `---p` tail) belongs to it.
+    let mut arena_block: Option<u64> = None;
+    for m in inputs.mappings {
+        if !m.is_anonymous() || m.anonymous == 0 && m.path != "[heap]" {
+            if !m.is_anonymous() {
+                r.file_private += m.anonymous;
+            }
+            if m.start % GLIBC_ARENA_SIZE == 0 {
+                arena_block = None;
+            }
+            continue;
+        }
+        let in_heap = ranges.heap.as_ref().map_or(0, |h| anon_inside(m, h));
+        let in_code = ranges.code_cache.as_ref().map_or(0, |c| anon_inside(m, c));
+        r.heap += in_heap;
+        r.code_cache += in_code;
+        if in_heap + in_code > 0 {
+            continue;
+        }
+        let holds_sp = {
+            let i = sps.partition_point(|&sp| sp < m.start);
+            i < sps.len() && sps[i] < m.end
+        };
+        if holds_sp && m.size() <= MAX_STACK_MAPPING || m.path == "[stack]" {
+            r.thread_stacks += m.anonymous;
+            continue;
+        }
+        if m.path == "[heap]" {
+            r.arenas += m.anonymous;
+            r.arenas_found = true;
+            continue;
+        }
+        let block = m.start - m.start % GLIBC_ARENA_SIZE;
+        if m.start == block && m.size() <= GLIBC_ARENA_SIZE {
+            arena_block = Some(block);
+        }
+        if arena_block == Some(block) && m.end <= block + GLIBC_ARENA_SIZE {
+            r.arenas += m.anonymous;
+            r.arenas_found = true;
+        } else {
+            arena_block = None;
+            r.unclassified += m.anonymous;
+        }
+    }
+    r
+}
+
+/// NMT categories whose mmap'd memory the ledger counts under its own
+/// buckets (heap, metaspace, code cache, stacks, GC) or under file-backed
+/// memory (the CDS archive), so they are left out of "other JVM mmap".
+const NMT_MMAP_COVERED: &[&str] = &[
+    "Java Heap",
+    "Class",
+    "Metaspace",
+    "Code",
+    "Thread",
+    "Thread Stack",
+    "GC",
+    "Shared class space",
+];
+
+/// Hands out the unclassified resident anonymous memory to figures that
+/// are only known as committed (or as allocator totals): each gets at most
+/// what is still left, so committed-but-untouched memory never pushes the
+/// ledger past RSS.
+struct Unclassified(u64);
+
+impl Unclassified {
+    fn take(&mut self, committed: u64) -> u64 {
+        let v = committed.min(self.0);
+        self.0 -= v;
+        v
+    }
+}
+
+fn raw(stats: &AllocatorStats, key: &str) -> Option<u64> {
+    stats.raw.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+}
+
+/// Builds the ledger of one sample.
+pub fn build(inputs: &Inputs) -> Ledger {
+    let status = inputs.status;
+    let rss = status.vm_rss;
+    let resident = classify(inputs);
+    let mut left = Unclassified(resident.unclassified);
+    let mut buckets = Vec::new();
+    let mut push = |id, label, bytes, basis, parent| {
+        buckets.push(Bucket {
+            id,
+            label,
+            bytes,
+            basis,
+            parent,
+        })
+    };
+    let jvm = inputs.jvm;
+    let glibc = matches!(inputs.allocator, Some((AllocatorKind::Glibc, _)));
+
+    // Java heap and code cache: resident over their reserved ranges, else
+    // the committed figure (capped by what is resident and unclassified).
+    match (&inputs.ranges.heap, jvm) {
+        (Some(_), _) => push(
+            "java_heap",
+            "Java heap",
+            resident.heap,
+            Basis::Resident,
+            None,
+        ),
+        (None, Some(j)) => push(
+            "java_heap",
+            "Java heap",
+            left.take(j.heap_committed),
+            Basis::Committed,
+            None,
+        ),
+        (None, None) => {}
+    }
+    match (&inputs.ranges.code_cache, jvm) {
+        (Some(_), _) => push(
+            "code_cache",
+            "Code cache",
+            resident.code_cache,
+            Basis::Resident,
+            None,
+        ),
+        (None, Some(j)) => push(
+            "code_cache",
+            "Code cache",
+            left.take(j.code_cache_committed()),
+            Basis::Committed,
+            None,
+        ),
+        (None, None) => {}
+    }
+    push(
+        "thread_stacks",
+        "Thread stacks",
+        resident.thread_stacks,
+        Basis::Resident,
+        None,
+    );
+
+    // The allocator's memory outside glibc's arenas lives in anonymous
+    // mappings of its own: glibc's mmapped chunks, or all of another
+    // allocator's memory. It is taken out of the unclassified memory before
+    // the JVM's committed figures are.
+    let mut malloc_in_use = None;
+    let mut retained_free = 0;
+    if let Some((_, stats)) = inputs.allocator {
+        if glibc {
+            left.take(raw(stats, "hblkhd").unwrap_or(0));
+            malloc_in_use = Some(stats.in_use);
+            retained_free = stats.retained_free;
+            if resident.arenas_found {
+                // glibc keeps counting trimmed (madvise'd) free pages in
+                // fordblks: only what is still resident in the arenas is RSS.
+                let arena_in_use = raw(stats, "uordblks").unwrap_or(0);
+                retained_free = retained_free.min(resident.arenas.saturating_sub(arena_in_use));
+            }
+        } else {
+            // mimalloc reports committed memory as in use (free included).
+            malloc_in_use = Some(left.take(stats.in_use));
+            retained_free = left.take(stats.retained_free);
+        }
+    }
+
+    if let Some(j) = jvm {
+        let metaspace = left.take(j.metaspace_committed());
+        push(
+            "metaspace",
+            "Metaspace and class space",
+            metaspace,
+            Basis::Committed,
+            None,
+        );
+        push(
+            "class_space",
+            "compressed class space",
+            j.class_space_committed().min(metaspace),
+            Basis::Committed,
+            Some("metaspace"),
+        );
+    }
+    if let Some(nmt) = inputs.nmt {
+        let gc = nmt.category("GC").map_or(0, |c| c.mmap_committed);
+        push(
+            "gc",
+            "GC structures (NMT)",
+            left.take(gc),
+            Basis::Committed,
+            None,
+        );
+        let other: u64 = nmt
+            .categories
+            .iter()
+            .filter(|c| !NMT_MMAP_COVERED.contains(&c.name.as_str()))
+            .map(|c| c.mmap_committed)
+            .sum();
+        push(
+            "jvm_other_mmap",
+            "Other JVM mmap (NMT)",
+            left.take(other),
+            Basis::Committed,
+            None,
+        );
+    }
+
+    let direct = jvm.map_or(0, |j| j.direct_buffers().1);
+    if let Some(in_use) = malloc_in_use {
+        push(
+            "malloc_in_use",
+            "malloc in use",
+            in_use,
+            Basis::Allocator,
+            None,
+        );
+        let direct_child = direct.min(in_use);
+        push(
+            "direct_buffers",
+            "direct buffers",
+            direct_child,
+            Basis::Committed,
+            Some("malloc_in_use"),
+        );
+        match inputs.nmt {
+            Some(nmt) => {
+                // NMT's malloc total contains the direct buffers (category Other).
+                let jvm_malloc = nmt
+                    .total_malloc
+                    .saturating_sub(direct)
+                    .min(in_use - direct_child);
+                push(
+                    "jvm_malloc",
+                    "JVM internal malloc (NMT)",
+                    jvm_malloc,
+                    Basis::Committed,
+                    Some("malloc_in_use"),
+                );
+                push(
+                    "native_library_malloc",
+                    "native-library malloc (outside NMT)",
+                    in_use - direct_child - jvm_malloc,
+                    Basis::Derived,
+                    Some("malloc_in_use"),
+                );
+            }
+            None => push(
+                "jvm_and_native_malloc",
+                "JVM and native-library malloc",
+                in_use - direct_child,
+                Basis::Derived,
+                Some("malloc_in_use"),
+            ),
+        }
+        push(
+            "malloc_retained_free",
+            "malloc free, retained by the allocator",
+            retained_free,
+            Basis::Allocator,
+            None,
+        );
+    }
+
+    push(
+        "file_private",
+        "written pages of mapped files (CDS, library data)",
+        resident.file_private,
+        Basis::Resident,
+        None,
+    );
+    let file = status.rss_file + status.rss_shmem;
+    push(
+        "file_mapped",
+        "File-backed and shared memory",
+        file,
+        Basis::Resident,
+        None,
+    );
+    let mapped = jvm.map_or(0, |j| j.mapped_buffers().1).min(file);
+    push(
+        "mapped_buffers",
+        "mapped byte buffers (capacity)",
+        mapped,
+        Basis::Committed,
+        Some("file_mapped"),
+    );
+    push(
+        "other_files",
+        "libraries, jars, CDS archive, other files",
+        file - mapped,
+        Basis::Derived,
+        Some("file_mapped"),
+    );
+
+    let accounted: u64 = buckets
+        .iter()
+        .filter(|b| b.parent.is_none())
+        .map(|b| b.bytes)
+        .sum();
+    Ledger {
+        rss,
+        unexplained: rss as i64 - accounted as i64,
+        buckets,
+        malloc_arena_resident: resident.arenas_found.then_some(resident.arenas),
+    }
+}
+
+/// `retained_free / (in_use + retained_free)`: the share of the memory the
+/// allocator holds for the program that is free. 0 when it holds nothing.
+pub fn fragmentation(in_use: u64, retained_free: u64) -> f64 {
+    let held = in_use + retained_free;
+    if held == 0 {
+        0.0
+    } else {
+        retained_free as f64 / held as f64
+    }
+}

@@ -14,3 +14,4 @@ pub mod nmt;
 pub mod options;
 pub mod procfs;
 pub mod render;
+pub mod report;

@@ -138,7 +138,10 @@ pub enum OptionError {
         accepted: &'static str,
     },
     /// An item without `=`.
-    #[error("option '{item}' has no value (write {item}=<value>; accepted options: {})", accepted_keys())]
+    #[error(
+        "option '{item}' has no value (write {item}=<value>; accepted options: {})",
+        accepted_keys()
+    )]
     MissingValue { item: String },
     /// The same key given twice, which would make one of them silently ignored.
     #[error("option '{key}' is given more than once")]
@@ -327,7 +330,16 @@ mod tests {
         assert_eq!(parse_duration("1m"), Some(Duration::from_secs(60)));
         assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        for bad in ["", "10", "s", "1.5s", "-1s", "10 s", "10sec", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "10",
+            "s",
+            "1.5s",
+            "-1s",
+            "10 s",
+            "10sec",
+            "99999999999999999999s",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad:?} must be rejected");
         }
         for d in [0, 250, 1000, 60_000, 3_600_000, 90_000] {
@@ -339,14 +351,22 @@ mod tests {
     #[test]
     fn errors_name_the_option_and_what_is_accepted() {
         let e = Options::parse("format=xml").unwrap_err().to_string();
-        assert_eq!(e, "bad value 'xml' for option 'format' (accepted: text, json)");
+        assert_eq!(
+            e,
+            "bad value 'xml' for option 'format' (accepted: text, json)"
+        );
         let e = Options::parse("colour=red").unwrap_err().to_string();
         assert_eq!(
             e,
             "unknown option 'colour' (accepted options: interval, log, format, scale, nmt)"
         );
-        let e = Options::parse("interval=5 seconds").unwrap_err().to_string();
-        assert!(e.starts_with("bad value '5 seconds' for option 'interval'"), "{e}");
+        let e = Options::parse("interval=5 seconds")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("bad value '5 seconds' for option 'interval'"),
+            "{e}"
+        );
         let e = Options::parse("verbose").unwrap_err().to_string();
         assert!(e.starts_with("option 'verbose' has no value"), "{e}");
     }

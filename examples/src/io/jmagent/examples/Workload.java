@@ -1,0 +1,71 @@
+package io.jmagent.examples;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A workload whose memory use is known in advance, so a report can be
+ * checked against it.
+ *
+ * <pre>
+ * java io.jmagent.examples.Workload [direct=MiB] [jni=MiB] [threads=N] [seconds=S]
+ * </pre>
+ *
+ * direct: holds that many MiB of direct ByteBuffers (1 MiB each).
+ * jni:    has the test library {@code libjmagent_testlib.so} (on
+ *         java.library.path) malloc and touch that many MiB in 1 MiB blocks.
+ * threads: starts N parked threads.
+ * seconds: how long to hold everything before exiting (default 3); nothing
+ *         is freed before exit, so every periodic report sees it all.
+ * Prints "ready" once everything is allocated.
+ */
+public final class Workload {
+    private static native long nativeMalloc(long bytes);
+
+    public static void main(String[] args) throws Exception {
+        long directMiB = 0;
+        long jniMiB = 0;
+        int threads = 0;
+        double seconds = 3;
+        for (String arg : args) {
+            String[] kv = arg.split("=", 2);
+            if (kv.length != 2) {
+                throw new IllegalArgumentException("expected key=value, got " + arg);
+            }
+            switch (kv[0]) {
+                case "direct": directMiB = Long.parseLong(kv[1]); break;
+                case "jni": jniMiB = Long.parseLong(kv[1]); break;
+                case "threads": threads = Integer.parseInt(kv[1]); break;
+                case "seconds": seconds = Double.parseDouble(kv[1]); break;
+                default: throw new IllegalArgumentException("unknown argument " + kv[0]);
+            }
+        }
+        List<ByteBuffer> buffers = new ArrayList<>();
+        for (long i = 0; i < directMiB; i++) {
+            buffers.add(ByteBuffer.allocateDirect(1 << 20));
+        }
+        List<Long> blocks = new ArrayList<>();
+        if (jniMiB > 0) {
+            System.loadLibrary("jmagent_testlib");
+            for (long i = 0; i < jniMiB; i++) {
+                blocks.add(nativeMalloc(1 << 20));
+            }
+        }
+        for (int i = 0; i < threads; i++) {
+            Thread t = new Thread(() -> {
+                try {
+                    Thread.sleep(Long.MAX_VALUE);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "parked-" + i);
+            t.setDaemon(true);
+            t.start();
+        }
+        System.out.println("ready");
+        System.out.flush();
+        Thread.sleep((long) (seconds * 1000));
+        System.out.println("done direct=" + buffers.size() + " jni=" + blocks.size());
+    }
+}

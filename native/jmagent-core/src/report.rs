@@ -1,0 +1,195 @@
+//! The report model: one sample's ledger and the figures behind it. Every
+//! surface (log text, JSON, MBean, CLI) renders this one structure.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::allocator::{self, AllocatorKind, AllocatorStats, Detected};
+use crate::cgroup::{self, ContainerMemory};
+use crate::jvm::JvmSnapshot;
+use crate::ledger::{self, Inputs, JvmRanges, Ledger};
+use crate::nmt::{self, NmtSummary};
+use crate::procfs::{self, ProcessStatus};
+
+/// Version of the JSON schema; raised when a field changes meaning or goes away.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The allocator serving `malloc`, with its figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct AllocatorReport {
+    pub kind: AllocatorKind,
+    pub library: String,
+    pub stats: AllocatorStats,
+    /// `retained_free / (in_use + retained_free)`, using the ledger's
+    /// (resident-checked) retained-free figure.
+    pub fragmentation: f64,
+}
+
+/// Change of one figure since the previous report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub id: String,
+    pub bytes: i64,
+}
+
+/// One sample.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: u32,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    pub pid: u32,
+    /// 1 for the first report of this agent, counting up.
+    pub sequence: u64,
+    /// True for the report written at JVM exit.
+    #[serde(rename = "final")]
+    pub final_report: bool,
+    pub process: ProcessStatus,
+    pub container: Option<ContainerMemory>,
+    pub allocator: Option<AllocatorReport>,
+    pub jvm: Option<JvmSnapshot>,
+    pub nmt: Option<NmtSummary>,
+    pub ledger: Ledger,
+    /// Milliseconds since the previous report; `None` for the first.
+    pub since_previous_ms: Option<u64>,
+    /// Per-bucket change since the previous report (ids as in the ledger,
+    /// plus `rss` and `unexplained`).
+    pub changes: Vec<Change>,
+    /// How long collecting this sample took, in microseconds.
+    pub sample_micros: u64,
+    /// Sources that could not be read; the report is then less detailed.
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    /// Change of one figure since the previous report.
+    pub fn change(&self, id: &str) -> Option<i64> {
+        self.changes.iter().find(|c| c.id == id).map(|c| c.bytes)
+    }
+
+    /// Bytes between the container's usage and its limit, if there is a limit.
+    pub fn headroom(&self) -> Option<u64> {
+        self.container.as_ref().and_then(|c| c.headroom())
+    }
+
+    /// Fills `since_previous_ms` and `changes` from the previous report.
+    pub fn compare_with(&mut self, previous: &Report) {
+        self.since_previous_ms = Some(self.timestamp_ms.saturating_sub(previous.timestamp_ms));
+        let mut changes = vec![
+            Change {
+                id: "rss".into(),
+                bytes: self.ledger.rss as i64 - previous.ledger.rss as i64,
+            },
+            Change {
+                id: "unexplained".into(),
+                bytes: self.ledger.unexplained - previous.ledger.unexplained,
+            },
+        ];
+        for b in &self.ledger.buckets {
+            if let Some(before) = previous.ledger.get(b.id) {
+                changes.push(Change {
+                    id: b.id.to_string(),
+                    bytes: b.bytes as i64 - before as i64,
+                });
+            }
+        }
+        self.changes = changes;
+    }
+}
+
+/// What the JVM side of the agent hands to [`collect`].
+#[derive(Debug, Default)]
+pub struct JvmPart {
+    pub snapshot: Option<JvmSnapshot>,
+    pub ranges: JvmRanges,
+    pub errors: Vec<String>,
+}
+
+/// Collects the process-level sources (procfs, cgroup, allocator), parses
+/// NMT out of the JVM snapshot, and builds the ledger. `started` is when the
+/// caller began sampling, so the JVM part counts in `sample_micros`.
+pub fn collect(
+    jvm: JvmPart,
+    detected: &Detected,
+    sequence: u64,
+    final_report: bool,
+    started: Instant,
+) -> Report {
+    let mut errors = jvm.errors;
+    let mut snapshot = jvm.snapshot;
+    if let Some(s) = &snapshot {
+        errors.extend(s.errors.iter().cloned());
+    }
+    let nmt = snapshot
+        .as_mut()
+        .and_then(|s| s.nmt_text.take())
+        .and_then(|text| match nmt::parse_summary(&text) {
+            Ok(summary) => Some(summary),
+            Err(nmt::NmtError::NotEnabled) => None,
+            Err(e) => {
+                errors.push(format!("NMT: {e}"));
+                None
+            }
+        });
+    let status = procfs::read_status().unwrap_or_else(|e| {
+        errors.push(e.to_string());
+        ProcessStatus::default()
+    });
+    let mappings = procfs::read_smaps().unwrap_or_else(|e| {
+        errors.push(e.to_string());
+        Vec::new()
+    });
+    let stack_pointers: Vec<u64> = procfs::thread_stack_pointers()
+        .into_iter()
+        .filter_map(|(_, sp)| sp)
+        .collect();
+    let container = cgroup::read_self().unwrap_or_else(|e| {
+        errors.push(e.to_string());
+        None
+    });
+    let stats = match allocator::stats(detected.kind) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            errors.push(e.to_string());
+            None
+        }
+    };
+    let ledger = ledger::build(&Inputs {
+        status: &status,
+        mappings: &mappings,
+        stack_pointers: &stack_pointers,
+        ranges: &jvm.ranges,
+        jvm: snapshot.as_ref(),
+        nmt: nmt.as_ref(),
+        allocator: stats.as_ref().map(|s| (detected.kind, s)),
+    });
+    let allocator = stats.map(|stats| {
+        let retained = ledger.get("malloc_retained_free").unwrap_or(0);
+        AllocatorReport {
+            kind: detected.kind,
+            library: detected.library.clone(),
+            fragmentation: ledger::fragmentation(stats.in_use, retained),
+            stats,
+        }
+    });
+    Report {
+        schema: SCHEMA_VERSION,
+        timestamp_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        pid: std::process::id(),
+        sequence,
+        final_report,
+        process: status,
+        container,
+        allocator,
+        jvm: snapshot,
+        nmt,
+        ledger,
+        since_previous_ms: None,
+        changes: Vec::new(),
+        sample_micros: started.elapsed().as_micros() as u64,
+        errors,
+    }
+}

@@ -1,0 +1,386 @@
+//! Agent life cycle: load, VMInit, the sampling thread, VMDeath.
+//!
+//! State lives in one `OnceLock<Agent>`; no `JNIEnv` is ever stored. The
+//! sampler is a native thread that attaches to the JVM (as a daemon, so it
+//! never holds up shutdown) only while it runs the Java probe, then detaches.
+//! After a failed start or a contained panic the agent is disabled and every
+//! callback returns at once.
+
+use std::ffi::{c_void, CString};
+use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use jmagent_core::allocator::{self, Detected};
+use jmagent_core::jvm::JvmSnapshot;
+use jmagent_core::ledger::JvmRanges;
+use jmagent_core::options::{Format, NmtMode, Options};
+use jmagent_core::render;
+use jmagent_core::report::{self, JvmPart, Report};
+use jni::sys::{jint, JNIEnv, JavaVM, JavaVMAttachArgs, JNI_ERR, JNI_OK, JNI_VERSION_1_8};
+use jni::Env;
+
+use crate::ffi;
+use crate::jvmti::Jvmti;
+use crate::probe;
+use crate::sink::Sink;
+use crate::vmstructs;
+
+/// How long VMDeath waits for a sample in progress before writing the final report.
+const STOP_WAIT: Duration = Duration::from_secs(2);
+
+/// The `JavaVM*` of this process; valid until the process exits.
+#[derive(Clone, Copy)]
+struct Vm(*mut JavaVM);
+// SAFETY: a JavaVM* is process-wide and may be used from any thread (JNI spec).
+unsafe impl Send for Vm {}
+// SAFETY: as above.
+unsafe impl Sync for Vm {}
+
+#[derive(Default)]
+struct Control {
+    stop: bool,
+    /// Set when options change, so the sampler re-reads its interval.
+    changed: bool,
+    /// Set by the sampler thread as its last act.
+    exited: bool,
+}
+
+pub struct Agent {
+    vm: Vm,
+    options: Mutex<Options>,
+    sink: Mutex<Sink>,
+    control: Mutex<Control>,
+    wake: Condvar,
+    sampler: Mutex<Option<JoinHandle<()>>>,
+    detected: Detected,
+    ranges: OnceLock<JvmRanges>,
+    last: Mutex<Option<Report>>,
+    sequence: AtomicU64,
+    /// Serialises samples: the periodic one, the final one, later on-demand ones.
+    sampling: Mutex<()>,
+}
+
+static AGENT: OnceLock<Agent> = OnceLock::new();
+static DISABLED: OnceLock<String> = OnceLock::new();
+
+/// Locks a mutex even if a panic poisoned it: the data are plain figures.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Stops the agent for good, saying why once.
+pub fn disable(reason: &str) {
+    if DISABLED.set(reason.to_string()).is_ok() {
+        eprintln!("jmagent: disabled: {reason}");
+        if let Some(a) = AGENT.get() {
+            lock(&a.control).stop = true;
+            a.wake.notify_all();
+        }
+    }
+}
+
+pub fn is_disabled() -> bool {
+    DISABLED.get().is_some()
+}
+
+pub fn disabled_reason() -> Option<&'static str> {
+    DISABLED.get().map(String::as_str)
+}
+
+/// Parses options, printing every problem as one `jmagent:` line.
+fn parse_options(text: &str) -> Option<Options> {
+    match Options::parse(text) {
+        Ok(o) => Some(o),
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("jmagent: {e}");
+            }
+            eprintln!("jmagent: options are key=value,... for example -agentpath:/path/libjmagent.so=interval=10s,format=json (README, \"Options\")");
+            None
+        }
+    }
+}
+
+fn new_agent(vm: *mut JavaVM, options: Options) -> Option<Agent> {
+    let sink = match Sink::open(&options.log) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("jmagent: {e}");
+            return None;
+        }
+    };
+    Some(Agent {
+        vm: Vm(vm),
+        options: Mutex::new(options),
+        sink: Mutex::new(sink),
+        control: Mutex::new(Control::default()),
+        wake: Condvar::new(),
+        sampler: Mutex::new(None),
+        detected: allocator::detect(),
+        ranges: OnceLock::new(),
+        last: Mutex::new(None),
+        sequence: AtomicU64::new(0),
+        sampling: Mutex::new(()),
+    })
+}
+
+/// `Agent_OnLoad`: options are checked now (a bad one stops the JVM from
+/// starting, like a bad `-XX` flag); sampling starts at VMInit, the first
+/// moment JNI may be used.
+///
+/// # Safety
+/// `vm` is the JVM's valid `JavaVM*`.
+pub unsafe fn on_load(vm: *mut JavaVM, text: &str) -> jint {
+    let Some(options) = parse_options(text) else {
+        return JNI_ERR;
+    };
+    // SAFETY: vm comes from the JVM (caller's contract).
+    let jvmti = match unsafe { Jvmti::from_vm(vm) } {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("jmagent: {e}");
+            return JNI_ERR;
+        }
+    };
+    let Some(agent) = new_agent(vm, options) else {
+        return JNI_ERR;
+    };
+    if AGENT.set(agent).is_err() {
+        eprintln!("jmagent: loaded twice at start-up; the first -agentpath wins");
+        return JNI_OK;
+    }
+    if let Err(e) = jvmti.watch_vm_lifecycle(Some(ffi::vm_init), Some(ffi::vm_death)) {
+        eprintln!("jmagent: {e}");
+        return JNI_ERR;
+    }
+    JNI_OK
+}
+
+/// `Agent_OnAttach`: VMInit is long past, so start at once. Loading into a
+/// JVM that already runs the agent only applies the new options.
+///
+/// # Safety
+/// `vm` is the JVM's valid `JavaVM*`.
+pub unsafe fn on_attach(vm: *mut JavaVM, text: &str) -> jint {
+    let Some(options) = parse_options(text) else {
+        return JNI_ERR;
+    };
+    if let Some(agent) = AGENT.get() {
+        return match agent.apply(options) {
+            Ok(()) => JNI_OK,
+            Err(e) => {
+                eprintln!("jmagent: {e}");
+                JNI_ERR
+            }
+        };
+    }
+    // SAFETY: vm comes from the JVM (caller's contract).
+    let jvmti = match unsafe { Jvmti::from_vm(vm) } {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("jmagent: {e}");
+            return JNI_ERR;
+        }
+    };
+    let Some(agent) = new_agent(vm, options) else {
+        return JNI_ERR;
+    };
+    if AGENT.set(agent).is_err() {
+        return JNI_OK;
+    }
+    if let Err(e) = jvmti.watch_vm_lifecycle(None, Some(ffi::vm_death)) {
+        eprintln!("jmagent: {e}");
+        return JNI_ERR;
+    }
+    start();
+    JNI_OK
+}
+
+pub fn on_vm_init(_jni: *mut JNIEnv) {
+    if !is_disabled() {
+        start();
+    }
+}
+
+pub fn on_vm_death(_jni: *mut JNIEnv) {
+    if is_disabled() {
+        return;
+    }
+    let Some(agent) = AGENT.get() else { return };
+    agent.stop_sampler();
+    agent.report(true);
+}
+
+pub fn on_unload() {}
+
+fn start() {
+    let Some(agent) = AGENT.get() else { return };
+    agent
+        .ranges
+        .get_or_init(|| vmstructs::jvm_ranges().unwrap_or_default());
+    let handle = std::thread::Builder::new()
+        .name("jmagent-sampler".into())
+        .spawn(|| ffi::guard("sampler thread", (), || run_sampler(agent)));
+    match handle {
+        Ok(h) => *lock(&agent.sampler) = Some(h),
+        Err(e) => disable(&format!("cannot start the sampler thread: {e}")),
+    }
+}
+
+fn run_sampler(agent: &'static Agent) {
+    loop {
+        let interval = lock(&agent.options).interval;
+        {
+            let deadline = Instant::now() + interval;
+            let mut c = lock(&agent.control);
+            loop {
+                if c.stop {
+                    c.exited = true;
+                    agent.wake.notify_all();
+                    return;
+                }
+                if c.changed {
+                    c.changed = false;
+                    break;
+                }
+                if interval.is_zero() {
+                    c = agent.wake.wait(c).unwrap_or_else(|p| p.into_inner());
+                    continue;
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                c = agent
+                    .wake
+                    .wait_timeout(c, deadline - now)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            if c.changed || interval.is_zero() {
+                continue;
+            }
+        }
+        agent.report(false);
+    }
+}
+
+impl Agent {
+    /// New options from a later attach: take effect at the next sample.
+    fn apply(&self, options: Options) -> Result<(), String> {
+        let sink = Sink::open(&options.log)?;
+        *lock(&self.sink) = sink;
+        *lock(&self.options) = options;
+        lock(&self.control).changed = true;
+        self.wake.notify_all();
+        Ok(())
+    }
+
+    /// Asks the sampler to stop and waits a bounded time for it.
+    fn stop_sampler(&self) {
+        let mut c = lock(&self.control);
+        c.stop = true;
+        self.wake.notify_all();
+        let deadline = Instant::now() + STOP_WAIT;
+        while !c.exited {
+            let now = Instant::now();
+            if now >= deadline {
+                // A sample is stuck in Java: leave the thread; it is a daemon.
+                return;
+            }
+            c = self
+                .wake
+                .wait_timeout(c, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        drop(c);
+        if let Some(h) = lock(&self.sampler).take() {
+            let _ = h.join();
+        }
+    }
+
+    /// Takes one sample and writes its report.
+    fn report(&self, final_report: bool) {
+        if is_disabled() && !final_report {
+            return;
+        }
+        let _serial = lock(&self.sampling);
+        let started = Instant::now();
+        let (format, scale, nmt) = {
+            let o = lock(&self.options);
+            (o.format, o.scale, o.nmt == NmtMode::Auto)
+        };
+        let mut part = JvmPart {
+            ranges: self.ranges.get().cloned().unwrap_or_default(),
+            ..JvmPart::default()
+        };
+        match self.with_env(|env| probe::sample(env, nmt)) {
+            Ok(Ok(text)) => match JvmSnapshot::parse(&text) {
+                Ok(s) => part.snapshot = Some(s),
+                Err(e) => part.errors.push(e.to_string()),
+            },
+            Ok(Err(e)) | Err(e) => part.errors.push(e),
+        }
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut r = report::collect(part, &self.detected, sequence, final_report, started);
+        let mut last = lock(&self.last);
+        if let Some(prev) = last.as_ref() {
+            r.compare_with(prev);
+        }
+        let text = match format {
+            Format::Text => render::text(&r, scale),
+            Format::Json => render::json(&r),
+        };
+        let mut sink = lock(&self.sink);
+        if let Err(e) = sink.write(&text) {
+            eprintln!("jmagent: cannot write to {}: {e}", sink.describe());
+        }
+        *last = Some(r);
+    }
+
+    /// Runs `f` with a JNIEnv for this thread, attaching it as a daemon
+    /// (and detaching afterwards) when it is not attached yet.
+    fn with_env<T>(&self, f: impl FnOnce(&mut Env) -> T) -> Result<T, String> {
+        let vm = self.vm.0;
+        let mut env: *mut c_void = ptr::null_mut();
+        // SAFETY: vm is the process's JavaVM*; GetEnv only reads TLS.
+        let state = unsafe { ((**vm).v1_4.GetEnv)(vm, &mut env, JNI_VERSION_1_8) };
+        let attach_here = state != JNI_OK;
+        if attach_here {
+            let name = CString::new("jmagent sampler").expect("no NUL");
+            let mut args = JavaVMAttachArgs {
+                version: JNI_VERSION_1_8,
+                name: name.as_ptr() as *mut _,
+                group: ptr::null_mut(),
+            };
+            // SAFETY: vm is valid; args outlives the call. A daemon thread
+            // never delays JVM shutdown.
+            let rc = unsafe {
+                ((**vm).v1_4.AttachCurrentThreadAsDaemon)(
+                    vm,
+                    &mut env,
+                    &mut args as *mut JavaVMAttachArgs as *mut c_void,
+                )
+            };
+            if rc != JNI_OK {
+                return Err(format!(
+                    "cannot attach the sampler thread to the JVM (JNI error {rc})"
+                ));
+            }
+        }
+        // SAFETY: vm is a valid JavaVM*.
+        let jvm = unsafe { jni::JavaVM::from_raw(vm) };
+        let result = jvm
+            .attach_current_thread_for_scope(|env| Ok::<T, jni::errors::Error>(f(env)))
+            .map_err(|e| format!("JNI: {e}"));
+        if attach_here {
+            // SAFETY: this thread attached itself above and holds no JNI references.
+            unsafe { ((**vm).v1_4.DetachCurrentThread)(vm) };
+        }
+        result
+    }
+}
