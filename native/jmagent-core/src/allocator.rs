@@ -1076,3 +1076,72 @@ mod tests {
         assert_eq!(get("stats.process.current"), None);
     }
 }
+
+/// glibc places each non-main arena heap in its own reservation of
+/// `HEAP_MAX_SIZE` (64 MiB on 64-bit), aligned to that size.
+pub const GLIBC_HEAP_MAX_SIZE: u64 = 64 << 20;
+
+/// Address ranges (the read-write part) of glibc's non-main arena heaps.
+///
+/// Each such heap starts with a `heap_info` header: `{ar_ptr, prev, size,
+/// mprotect_size, ...}`. Candidates are the 64 MiB-aligned addresses inside
+/// private read-write anonymous mappings; a candidate is taken only if its
+/// header is consistent (sizes page-aligned and within 64 MiB, `prev` null or
+/// aligned, and `ar_ptr` pointing just past the header of the arena's first
+/// heap, which is itself one of the heaps found). Memory is read through
+/// `/proc/self/mem`, so a heap that glibc unmaps meanwhile gives a read
+/// error, never a fault. Without this, adjacent mmapped chunks merged into
+/// one mapping would pass for arenas by shape alone.
+pub fn glibc_arena_heaps(mappings: &[crate::procfs::Mapping]) -> Vec<std::ops::Range<u64>> {
+    use std::os::unix::fs::FileExt;
+    let Ok(mem) = std::fs::File::open("/proc/self/mem") else {
+        return Vec::new();
+    };
+    let read_header = |addr: u64| -> Option<[u64; 4]> {
+        let mut buf = [0u8; 32];
+        mem.read_exact_at(&mut buf, addr).ok()?;
+        let w = |i: usize| u64::from_ne_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap());
+        Some([w(0), w(1), w(2), w(3)])
+    };
+    let page = 4096;
+    let mut found: Vec<(u64, [u64; 4])> = Vec::new();
+    for m in mappings {
+        if !m.is_anonymous() || &m.perms != b"rw-p" || m.size() > 4 << 30 {
+            continue;
+        }
+        let mut a = m.start.next_multiple_of(GLIBC_HEAP_MAX_SIZE);
+        while a + 32 <= m.end {
+            if let Some(h) = read_header(a) {
+                let [ar_ptr, prev, size, mprotect_size] = h;
+                let plausible = ar_ptr % 8 == 0
+                    && ar_ptr > a
+                    && (prev == 0 || prev % GLIBC_HEAP_MAX_SIZE == 0)
+                    && size > 0
+                    && size % page == 0
+                    && mprotect_size % page == 0
+                    && size <= GLIBC_HEAP_MAX_SIZE
+                    && mprotect_size <= GLIBC_HEAP_MAX_SIZE
+                    && size <= mprotect_size.max(size);
+                if plausible {
+                    found.push((a, h));
+                }
+            }
+            a += GLIBC_HEAP_MAX_SIZE;
+        }
+    }
+    // First heaps: the arena (malloc_state) sits right after the header
+    // (32 bytes before glibc 2.35, 48 since the pagesize field).
+    let first: Vec<u64> = found
+        .iter()
+        .filter(|(a, h)| h[0] == a + 32 || h[0] == a + 48)
+        .map(|(a, _)| *a)
+        .collect();
+    found
+        .iter()
+        .filter(|(_, h)| {
+            let arena_block = h[0] - h[0] % GLIBC_HEAP_MAX_SIZE;
+            first.contains(&arena_block)
+        })
+        .map(|(a, h)| *a..*a + h[3].max(h[2]))
+        .collect()
+}

@@ -69,6 +69,8 @@ pub struct Inputs<'a> {
     /// Stack pointers of the process's threads (`/proc/self/task/*/syscall`).
     pub stack_pointers: &'a [u64],
     pub ranges: &'a JvmRanges,
+    /// glibc's non-main arena heaps ([`crate::allocator::glibc_arena_heaps`]).
+    pub malloc_heaps: &'a [Range<u64>],
     pub jvm: Option<&'a JvmSnapshot>,
     pub nmt: Option<&'a NmtSummary>,
     pub allocator: Option<(AllocatorKind, &'a AllocatorStats)>,
@@ -82,8 +84,8 @@ pub struct Ledger {
     /// RSS minus the sum of top-level buckets; negative when committed
     /// figures overshoot what is resident.
     pub unexplained: i64,
-    /// Resident anonymous bytes in glibc arenas (`[heap]` and the 64 MiB
-    /// aligned arena reservations), when they could be identified.
+    /// Resident anonymous bytes in glibc arenas (`[heap]` and the arena
+    /// heaps), when they could be identified.
     pub malloc_arena_resident: Option<u64>,
 }
 
@@ -103,10 +105,6 @@ impl Ledger {
         self.buckets.iter().filter(move |b| b.parent == Some(id))
     }
 }
-
-/// glibc places each non-main arena in its own reservation of
-/// `HEAP_MAX_SIZE` (64 MiB on 64-bit), aligned to that size.
-const GLIBC_ARENA_SIZE: u64 = 64 << 20;
 
 /// Largest mapping still taken for one thread's stack: the JVM's largest
 /// usual `-Xss` (8 MiB native default) plus guard pages. A bigger mapping
@@ -150,57 +148,97 @@ struct Resident {
     file_private: u64,
 }
 
-fn classify(inputs: &Inputs) -> Resident {
+fn classify(inputs: &Inputs, mut trace: Option<&mut String>) -> Resident {
+    use std::fmt::Write;
     let mut r = Resident::default();
     let mut sps: Vec<u64> = inputs.stack_pointers.to_vec();
     sps.sort_unstable();
-    let ranges = inputs.ranges;
-    // Arena reservations: the 64 MiB-aligned block starts of mappings whose
-    // start is block-aligned; the rest of that block (its `---p` tail) belongs to it.
-    let mut arena_block: Option<u64> = None;
     for m in inputs.mappings {
-        if !m.is_anonymous() || m.anonymous == 0 && m.path != "[heap]" {
-            if !m.is_anonymous() {
-                r.file_private += m.anonymous;
-            }
-            if m.start % GLIBC_ARENA_SIZE == 0 {
-                arena_block = None;
-            }
+        if !m.is_anonymous() {
+            r.file_private += m.anonymous;
             continue;
         }
+        if m.anonymous == 0 {
+            continue;
+        }
+        let before = (
+            r.heap,
+            r.code_cache,
+            r.arenas,
+            r.thread_stacks,
+            r.unclassified,
+        );
+        classify_one(inputs, &sps, m, &mut r);
+        if let Some(t) = trace.as_deref_mut() {
+            let after = (
+                r.heap,
+                r.code_cache,
+                r.arenas,
+                r.thread_stacks,
+                r.unclassified,
+            );
+            let _ = writeln!(
+                t,
+                "{:x}-{:x} {} {:>8} KiB anon: heap {} code {} arenas {} stack {} unclassified {} KiB {}",
+                m.start,
+                m.end,
+                String::from_utf8_lossy(&m.perms),
+                m.anonymous >> 10,
+                (after.0 - before.0) >> 10,
+                (after.1 - before.1) >> 10,
+                (after.2 - before.2) >> 10,
+                (after.3 - before.3) >> 10,
+                (after.4 - before.4) >> 10,
+                m.path
+            );
+        }
+    }
+    r
+}
+
+fn classify_one(inputs: &Inputs, sps: &[u64], m: &Mapping, r: &mut Resident) {
+    let ranges = inputs.ranges;
+    {
+        // A mapping may straddle two known areas after the kernel merged
+        // neighbours: each area gets its share, the rest stays unclassified.
         let in_heap = ranges.heap.as_ref().map_or(0, |h| anon_inside(m, h));
         let in_code = ranges.code_cache.as_ref().map_or(0, |c| anon_inside(m, c));
+        let in_arenas: u64 = inputs.malloc_heaps.iter().map(|a| anon_inside(m, a)).sum();
         r.heap += in_heap;
         r.code_cache += in_code;
-        if in_heap + in_code > 0 {
-            continue;
+        r.arenas += in_arenas;
+        if in_arenas > 0 {
+            r.arenas_found = true;
+        }
+        let known = in_heap + in_code + in_arenas;
+        if known > 0 {
+            r.unclassified += m.anonymous.saturating_sub(known);
+            return;
+        }
+        if m.path == "[heap]" {
+            // brk memory: glibc's main arena.
+            r.arenas += m.anonymous;
+            r.arenas_found = true;
+            return;
         }
         let holds_sp = {
             let i = sps.partition_point(|&sp| sp < m.start);
             i < sps.len() && sps[i] < m.end
         };
-        if holds_sp && m.size() <= MAX_STACK_MAPPING || m.path == "[stack]" {
+        if holds_sp && m.size() <= MAX_STACK_MAPPING || m.path.starts_with("[stack") {
             r.thread_stacks += m.anonymous;
-            continue;
+            return;
         }
-        if m.path == "[heap]" {
-            r.arenas += m.anonymous;
-            r.arenas_found = true;
-            continue;
-        }
-        let block = m.start - m.start % GLIBC_ARENA_SIZE;
-        if m.start == block && m.size() <= GLIBC_ARENA_SIZE {
-            arena_block = Some(block);
-        }
-        if arena_block == Some(block) && m.end <= block + GLIBC_ARENA_SIZE {
-            r.arenas += m.anonymous;
-            r.arenas_found = true;
-        } else {
-            arena_block = None;
-            r.unclassified += m.anonymous;
-        }
+        r.unclassified += m.anonymous;
     }
-    r
+}
+
+/// One line per anonymous mapping: how its resident bytes were
+/// classified. For finding where `unexplained` memory lives.
+pub fn explain_mappings(inputs: &Inputs) -> String {
+    let mut out = String::new();
+    classify(inputs, Some(&mut out));
+    out
 }
 
 /// NMT categories whose mmap'd memory the ledger counts under its own
@@ -239,7 +277,7 @@ fn raw(stats: &AllocatorStats, key: &str) -> Option<u64> {
 pub fn build(inputs: &Inputs) -> Ledger {
     let status = inputs.status;
     let rss = status.vm_rss;
-    let resident = classify(inputs);
+    let resident = classify(inputs, None);
     let mut left = Unclassified(resident.unclassified);
     let mut buckets = Vec::new();
     let mut push = |id, label, bytes, basis, parent| {
@@ -298,30 +336,9 @@ pub fn build(inputs: &Inputs) -> Ledger {
         None,
     );
 
-    // The allocator's memory outside glibc's arenas lives in anonymous
-    // mappings of its own: glibc's mmapped chunks, or all of another
-    // allocator's memory. It is taken out of the unclassified memory before
-    // the JVM's committed figures are.
-    let mut malloc_in_use = None;
-    let mut retained_free = 0;
-    if let Some((_, stats)) = inputs.allocator {
-        if glibc {
-            left.take(raw(stats, "hblkhd").unwrap_or(0));
-            malloc_in_use = Some(stats.in_use);
-            retained_free = stats.retained_free;
-            if resident.arenas_found {
-                // glibc keeps counting trimmed (madvise'd) free pages in
-                // fordblks: only what is still resident in the arenas is RSS.
-                let arena_in_use = raw(stats, "uordblks").unwrap_or(0);
-                retained_free = retained_free.min(resident.arenas.saturating_sub(arena_in_use));
-            }
-        } else {
-            // mimalloc reports committed memory as in use (free included).
-            malloc_in_use = Some(left.take(stats.in_use));
-            retained_free = left.take(stats.retained_free);
-        }
-    }
-
+    // Metaspace commits in small granules as it uses them, so its committed
+    // figure is close to resident: it is served before the allocator's
+    // mmapped chunks, which may be partly untouched.
     if let Some(j) = jvm {
         let metaspace = left.take(j.metaspace_committed());
         push(
@@ -339,6 +356,36 @@ pub fn build(inputs: &Inputs) -> Ledger {
             Some("metaspace"),
         );
     }
+    // The allocator's memory outside glibc's arenas lives in anonymous
+    // mappings of its own: glibc's mmapped chunks, or all of another
+    // allocator's memory. It is taken out of the unclassified memory before
+    // the JVM's committed figures are.
+    let mut malloc_in_use = None;
+    let mut retained_free = 0;
+    if let Some((_, stats)) = inputs.allocator {
+        if glibc {
+            // Chunks of mmap_threshold or more are mmapped one by one, outside the arenas.
+            let mmapped = left.take(raw(stats, "hblkhd").unwrap_or(0));
+            let arena_in_use = raw(stats, "uordblks").unwrap_or(0);
+            if resident.arenas_found {
+                // Memory malloc'd but never touched is in uordblks but not
+                // in RSS, and glibc keeps counting trimmed (madvise'd) free
+                // pages in fordblks: both are capped by what is resident in
+                // the arenas.
+                let used = arena_in_use.min(resident.arenas);
+                malloc_in_use = Some(used + mmapped);
+                retained_free = stats.retained_free.min(resident.arenas - used);
+            } else {
+                malloc_in_use = Some(arena_in_use + mmapped);
+                retained_free = stats.retained_free;
+            }
+        } else {
+            // mimalloc reports committed memory as in use (free included).
+            malloc_in_use = Some(left.take(stats.in_use));
+            retained_free = left.take(stats.retained_free);
+        }
+    }
+
     if let Some(nmt) = inputs.nmt {
         let gc = nmt.category("GC").map_or(0, |c| c.mmap_committed);
         push(
@@ -367,7 +414,7 @@ pub fn build(inputs: &Inputs) -> Ledger {
     if let Some(in_use) = malloc_in_use {
         push(
             "malloc_in_use",
-            "malloc in use",
+            "malloc in use (resident)",
             in_use,
             Basis::Allocator,
             None,

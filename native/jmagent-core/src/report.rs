@@ -155,15 +155,26 @@ pub fn collect(
             None
         }
     };
-    let ledger = ledger::build(&Inputs {
+    let malloc_heaps = if detected.kind == AllocatorKind::Glibc {
+        allocator::glibc_arena_heaps(&mappings)
+    } else {
+        Vec::new()
+    };
+    let inputs = Inputs {
         status: &status,
         mappings: &mappings,
         stack_pointers: &stack_pointers,
         ranges: &jvm.ranges,
+        malloc_heaps: &malloc_heaps,
         jvm: snapshot.as_ref(),
         nmt: nmt.as_ref(),
         allocator: stats.as_ref().map(|s| (detected.kind, s)),
-    });
+    };
+    let ledger = ledger::build(&inputs);
+    // A diagnostic aid: how every anonymous mapping was classified.
+    if let Some(path) = std::env::var_os("JMAGENT_DEBUG_MAPPINGS") {
+        let _ = std::fs::write(path, ledger::explain_mappings(&inputs));
+    }
     let allocator = stats.map(|stats| {
         let retained = ledger.get("malloc_retained_free").unwrap_or(0);
         AllocatorReport {
