@@ -468,7 +468,7 @@ pub fn build(inputs: &Inputs) -> Ledger {
 
     push(
         "file_private",
-        "written pages of mapped files (CDS, library data)",
+        "Written pages of mapped files (CDS, data)",
         resident.file_private,
         Basis::Resident,
         None,

@@ -113,8 +113,8 @@ pub fn text(r: &Report, scale: Scale) -> String {
             (Some(limit), Some(headroom)) => {
                 let _ = writeln!(
                     out,
-                    "container ({:?}): limit {}, usage {}, headroom {} ({:.1}% of the limit)",
-                    c.version,
+                    "container (cgroup {}): limit {}, usage {}, headroom {} ({:.1}% of the limit)",
+                    cgroup_name(c.version),
                     size(limit, scale),
                     size(c.usage, scale),
                     size(headroom, scale),
@@ -124,8 +124,8 @@ pub fn text(r: &Report, scale: Scale) -> String {
             _ => {
                 let _ = writeln!(
                     out,
-                    "container ({:?}): no memory limit, usage {}",
-                    c.version,
+                    "container (cgroup {}): no memory limit, usage {}",
+                    cgroup_name(c.version),
                     size(c.usage, scale)
                 );
             }
@@ -229,6 +229,13 @@ pub fn text(r: &Report, scale: Scale) -> String {
     out
 }
 
+fn cgroup_name(v: crate::cgroup::CgroupVersion) -> &'static str {
+    match v {
+        crate::cgroup::CgroupVersion::V1 => "v1",
+        crate::cgroup::CgroupVersion::V2 => "v2",
+    }
+}
+
 fn basis_name(b: crate::ledger::Basis) -> &'static str {
     match b {
         crate::ledger::Basis::Resident => "resident",
@@ -265,7 +272,7 @@ pub fn json_value(r: &Report) -> Value {
         .collect();
     let container = r.container.as_ref().map(|c| {
         json!({
-            "cgroup": match c.version { crate::cgroup::CgroupVersion::V1 => "v1", crate::cgroup::CgroupVersion::V2 => "v2" },
+            "cgroup": cgroup_name(c.version),
             "path": c.path,
             "limit_bytes": c.limit,
             "usage_bytes": c.usage,
