@@ -1093,16 +1093,10 @@ pub const GLIBC_HEAP_MAX_SIZE: u64 = 64 << 20;
 /// error, never a fault. Without this, adjacent mmapped chunks merged into
 /// one mapping would pass for arenas by shape alone.
 pub fn glibc_arena_heaps(mappings: &[crate::procfs::Mapping]) -> Vec<std::ops::Range<u64>> {
-    use std::os::unix::fs::FileExt;
-    let Ok(mem) = std::fs::File::open("/proc/self/mem") else {
+    let Some(mem) = SelfMemory::open() else {
         return Vec::new();
     };
-    let read_header = |addr: u64| -> Option<[u64; 4]> {
-        let mut buf = [0u8; 32];
-        mem.read_exact_at(&mut buf, addr).ok()?;
-        let w = |i: usize| u64::from_ne_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap());
-        Some([w(0), w(1), w(2), w(3)])
-    };
+    let read_header = |addr: u64| mem.words::<4>(addr);
     let page = 4096;
     let mut found: Vec<(u64, [u64; 4])> = Vec::new();
     for m in mappings {
@@ -1144,4 +1138,106 @@ pub fn glibc_arena_heaps(mappings: &[crate::procfs::Mapping]) -> Vec<std::ops::R
         })
         .map(|(a, h)| *a..*a + h[3].max(h[2]))
         .collect()
+}
+
+/// Reads this process's own memory through `/proc/self/mem`: an address
+/// that is not mapped (any more) gives an error instead of a fault.
+struct SelfMemory(std::fs::File);
+
+impl SelfMemory {
+    fn open() -> Option<SelfMemory> {
+        std::fs::File::open("/proc/self/mem").ok().map(SelfMemory)
+    }
+
+    /// `N` native-endian words at `addr`.
+    fn words<const N: usize>(&self, addr: u64) -> Option<[u64; N]> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 64];
+        let bytes = &mut buf[..N * 8];
+        self.0.read_exact_at(bytes, addr).ok()?;
+        let mut out = [0u64; N];
+        for (i, w) in out.iter_mut().enumerate() {
+            *w = u64::from_ne_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
+        }
+        Some(out)
+    }
+}
+
+/// Pages examined one by one, in all mappings together, at places that are
+/// not chunk headers (JVM memory merged with chunks into one mapping, or
+/// mappings without chunks): bounds the cost of a sample to a few
+/// milliseconds of 16-byte reads.
+const CHUNK_SEARCH_PAGES: u64 = 4096;
+
+/// Finds glibc's mmapped chunks (allocations at or above the mmap
+/// threshold, each in its own mapping, which the kernel merges with its
+/// neighbours into one VMA).
+///
+/// A chunk is recognised by its header at a page start: `prev_size` 0 and
+/// a size with the `IS_MMAPPED` bit (2), a whole number of pages, that
+/// fits in the mapping. Chunks are walked header to header, so a mapping
+/// made of 200 chunks costs 200 reads of 16 bytes; elsewhere pages are
+/// examined one by one, within a budget per sample. The search resumes
+/// where it stopped at the next sample for mappings that did not change,
+/// so in a steady state every mapping gets searched to its end.
+#[derive(Debug, Default)]
+pub struct ChunkScanner {
+    /// Per mapping (start, end): where the search goes on, and the chunks found so far.
+    progress: std::collections::HashMap<(u64, u64), (u64, Vec<std::ops::Range<u64>>)>,
+}
+
+impl ChunkScanner {
+    /// Chunk ranges, sorted by address. `skip` tells mappings not to search
+    /// (the Java heap, the code cache, arena heaps, thread stacks).
+    pub fn scan(
+        &mut self,
+        mappings: &[crate::procfs::Mapping],
+        skip: impl Fn(&crate::procfs::Mapping) -> bool,
+    ) -> Vec<std::ops::Range<u64>> {
+        const IS_MMAPPED: u64 = 2;
+        const PAGE: u64 = 4096;
+        let Some(mem) = SelfMemory::open() else {
+            return Vec::new();
+        };
+        let mut misses = 0;
+        // Largest resident mappings first: the search budget goes where the
+        // memory is.
+        let mut candidates: Vec<&crate::procfs::Mapping> = mappings
+            .iter()
+            .filter(|m| m.is_anonymous() && &m.perms == b"rw-p" && m.anonymous > 0 && !skip(m))
+            .collect();
+        candidates.sort_unstable_by_key(|m| std::cmp::Reverse(m.anonymous));
+        let mut progress = std::collections::HashMap::with_capacity(candidates.len());
+        let mut chunks = Vec::new();
+        for m in candidates {
+            let (mut a, mut found) = self
+                .progress
+                .remove(&(m.start, m.end))
+                .unwrap_or((m.start, Vec::new()));
+            while a + 16 <= m.end && misses < CHUNK_SEARCH_PAGES {
+                let Some([prev_size, size]) = mem.words::<2>(a) else {
+                    break;
+                };
+                let len = size & !7;
+                if prev_size == 0
+                    && size & IS_MMAPPED != 0
+                    && len >= PAGE
+                    && len % PAGE == 0
+                    && a + len <= m.end
+                {
+                    found.push(a..a + len);
+                    a += len;
+                } else {
+                    a += PAGE;
+                    misses += 1;
+                }
+            }
+            chunks.extend(found.iter().cloned());
+            progress.insert((m.start, m.end), (a, found));
+        }
+        // Mappings that went away or changed are forgotten.
+        self.progress = progress;
+        chunks.sort_unstable_by_key(|c| c.start);
+        chunks
+    }
 }

@@ -71,6 +71,8 @@ pub struct Inputs<'a> {
     pub ranges: &'a JvmRanges,
     /// glibc's non-main arena heaps ([`crate::allocator::glibc_arena_heaps`]).
     pub malloc_heaps: &'a [Range<u64>],
+    /// glibc's mmapped chunks ([`crate::allocator::glibc_mmapped_chunks`]).
+    pub malloc_chunks: &'a [Range<u64>],
     pub jvm: Option<&'a JvmSnapshot>,
     pub nmt: Option<&'a NmtSummary>,
     pub allocator: Option<(AllocatorKind, &'a AllocatorStats)>,
@@ -140,6 +142,8 @@ struct Resident {
     thread_stacks: u64,
     arenas: u64,
     arenas_found: bool,
+    /// Resident bytes of glibc's mmapped chunks.
+    chunks: u64,
     /// Anonymous mappings none of the above: malloc's own mmaps, metaspace,
     /// GC structures, other JVM mmaps.
     unclassified: u64,
@@ -153,6 +157,16 @@ fn classify(inputs: &Inputs, mut trace: Option<&mut String>) -> Resident {
     let mut r = Resident::default();
     let mut sps: Vec<u64> = inputs.stack_pointers.to_vec();
     sps.sort_unstable();
+    let parts = |r: &Resident| {
+        [
+            r.heap,
+            r.code_cache,
+            r.arenas,
+            r.chunks,
+            r.thread_stacks,
+            r.unclassified,
+        ]
+    };
     for m in inputs.mappings {
         if !m.is_anonymous() {
             r.file_private += m.anonymous;
@@ -161,34 +175,27 @@ fn classify(inputs: &Inputs, mut trace: Option<&mut String>) -> Resident {
         if m.anonymous == 0 {
             continue;
         }
-        let before = (
-            r.heap,
-            r.code_cache,
-            r.arenas,
-            r.thread_stacks,
-            r.unclassified,
-        );
+        let before = parts(&r);
         classify_one(inputs, &sps, m, &mut r);
         if let Some(t) = trace.as_deref_mut() {
-            let after = (
-                r.heap,
-                r.code_cache,
-                r.arenas,
-                r.thread_stacks,
-                r.unclassified,
-            );
+            let d: Vec<u64> = parts(&r)
+                .iter()
+                .zip(before)
+                .map(|(after, before)| (after - before) >> 10)
+                .collect();
             let _ = writeln!(
                 t,
-                "{:x}-{:x} {} {:>8} KiB anon: heap {} code {} arenas {} stack {} unclassified {} KiB {}",
+                "{:x}-{:x} {} {:>8} KiB anon: heap {} code {} arenas {} mmapped-chunks {} stack {} unclassified {} KiB {}",
                 m.start,
                 m.end,
                 String::from_utf8_lossy(&m.perms),
                 m.anonymous >> 10,
-                (after.0 - before.0) >> 10,
-                (after.1 - before.1) >> 10,
-                (after.2 - before.2) >> 10,
-                (after.3 - before.3) >> 10,
-                (after.4 - before.4) >> 10,
+                d[0],
+                d[1],
+                d[2],
+                d[3],
+                d[4],
+                d[5],
                 m.path
             );
         }
@@ -196,41 +203,56 @@ fn classify(inputs: &Inputs, mut trace: Option<&mut String>) -> Resident {
     r
 }
 
+/// Bytes of the sorted, disjoint `ranges` that lie inside `m`.
+fn bytes_inside_sorted(m: &Mapping, ranges: &[Range<u64>]) -> u64 {
+    let first = ranges.partition_point(|c| c.end <= m.start);
+    ranges[first..]
+        .iter()
+        .take_while(|c| c.start < m.end)
+        .map(|c| overlap(c, m.start, m.end))
+        .sum()
+}
+
 fn classify_one(inputs: &Inputs, sps: &[u64], m: &Mapping, r: &mut Resident) {
     let ranges = inputs.ranges;
-    {
-        // A mapping may straddle two known areas after the kernel merged
-        // neighbours: each area gets its share, the rest stays unclassified.
-        let in_heap = ranges.heap.as_ref().map_or(0, |h| anon_inside(m, h));
-        let in_code = ranges.code_cache.as_ref().map_or(0, |c| anon_inside(m, c));
-        let in_arenas: u64 = inputs.malloc_heaps.iter().map(|a| anon_inside(m, a)).sum();
-        r.heap += in_heap;
-        r.code_cache += in_code;
-        r.arenas += in_arenas;
-        if in_arenas > 0 {
-            r.arenas_found = true;
-        }
-        let known = in_heap + in_code + in_arenas;
-        if known > 0 {
-            r.unclassified += m.anonymous.saturating_sub(known);
-            return;
-        }
-        if m.path == "[heap]" {
-            // brk memory: glibc's main arena.
-            r.arenas += m.anonymous;
-            r.arenas_found = true;
-            return;
-        }
-        let holds_sp = {
-            let i = sps.partition_point(|&sp| sp < m.start);
-            i < sps.len() && sps[i] < m.end
-        };
-        if holds_sp && m.size() <= MAX_STACK_MAPPING || m.path.starts_with("[stack") {
-            r.thread_stacks += m.anonymous;
-            return;
-        }
-        r.unclassified += m.anonymous;
+    // A mapping may straddle several known areas after the kernel merged
+    // neighbours: each area gets its share, the rest stays unclassified.
+    let in_heap = ranges.heap.as_ref().map_or(0, |h| anon_inside(m, h));
+    let in_code = ranges.code_cache.as_ref().map_or(0, |c| anon_inside(m, c));
+    let in_arenas: u64 = inputs.malloc_heaps.iter().map(|a| anon_inside(m, a)).sum();
+    // malloc'd memory is written by whoever asked for it, so chunks are
+    // taken as resident first; what else shares the mapping (merged JVM
+    // memory, often untouched) gets the rest.
+    let in_chunks = bytes_inside_sorted(m, inputs.malloc_chunks)
+        .min(m.anonymous.saturating_sub(in_heap + in_code + in_arenas));
+    r.heap += in_heap;
+    r.code_cache += in_code;
+    r.arenas += in_arenas;
+    r.chunks += in_chunks;
+    if in_arenas > 0 {
+        r.arenas_found = true;
     }
+    let known = in_heap + in_code + in_arenas + in_chunks;
+    if known > 0 {
+        r.unclassified += m.anonymous.saturating_sub(known);
+        return;
+    }
+    if m.path == "[heap]" && matches!(inputs.allocator, Some((AllocatorKind::Glibc, _))) {
+        // brk memory: glibc's main arena (tcmalloc also uses brk: for
+        // other allocators it is their own memory, unclassified here).
+        r.arenas += m.anonymous;
+        r.arenas_found = true;
+        return;
+    }
+    let holds_sp = {
+        let i = sps.partition_point(|&sp| sp < m.start);
+        i < sps.len() && sps[i] < m.end
+    };
+    if holds_sp && m.size() <= MAX_STACK_MAPPING || m.path.starts_with("[stack") {
+        r.thread_stacks += m.anonymous;
+        return;
+    }
+    r.unclassified += m.anonymous;
 }
 
 /// One line per anonymous mapping: how its resident bytes were
@@ -364,8 +386,12 @@ pub fn build(inputs: &Inputs) -> Ledger {
     let mut retained_free = 0;
     if let Some((_, stats)) = inputs.allocator {
         if glibc {
-            // Chunks of mmap_threshold or more are mmapped one by one, outside the arenas.
-            let mmapped = left.take(raw(stats, "hblkhd").unwrap_or(0));
+            // Chunks of mmap_threshold or more are mmapped one by one,
+            // outside the arenas: resident as found; chunks the search did
+            // not find (hblkhd minus what was found) are capped.
+            let found: u64 = inputs.malloc_chunks.iter().map(|c| c.end - c.start).sum();
+            let hblkhd = raw(stats, "hblkhd").unwrap_or(0);
+            let mmapped = resident.chunks + left.take(hblkhd.saturating_sub(found));
             let arena_in_use = raw(stats, "uordblks").unwrap_or(0);
             if resident.arenas_found {
                 // Memory malloc'd but never touched is in uordblks but not
@@ -556,6 +582,7 @@ mod tests {
             stack_pointers: &sps,
             ranges: &ranges,
             malloc_heaps: &[],
+            malloc_chunks: &[],
             jvm: None,
             nmt: None,
             allocator: None,
@@ -597,6 +624,7 @@ mod tests {
             stack_pointers: &sps,
             ranges: &ranges,
             malloc_heaps: &[],
+            malloc_chunks: &[],
             jvm: Some(&jvm),
             nmt: None,
             allocator: Some((AllocatorKind::Glibc, &stats)),
@@ -652,6 +680,7 @@ mod tests {
             stack_pointers: &sps,
             ranges: &ranges,
             malloc_heaps: &[],
+            malloc_chunks: &[],
             jvm: None,
             nmt: None,
             allocator: None,

@@ -106,12 +106,19 @@ pub struct JvmPart {
     pub errors: Vec<String>,
 }
 
+/// What the collectors keep from one sample to the next.
+#[derive(Debug, Default)]
+pub struct CollectorState {
+    chunks: allocator::ChunkScanner,
+}
+
 /// Collects the process-level sources (procfs, cgroup, allocator), parses
 /// NMT out of the JVM snapshot, and builds the ledger. `started` is when the
 /// caller began sampling, so the JVM part counts in `sample_micros`.
 pub fn collect(
     jvm: JvmPart,
     detected: &Detected,
+    state: &mut CollectorState,
     sequence: u64,
     final_report: bool,
     started: Instant,
@@ -155,10 +162,21 @@ pub fn collect(
             None
         }
     };
-    let malloc_heaps = if detected.kind == AllocatorKind::Glibc {
-        allocator::glibc_arena_heaps(&mappings)
+    let (malloc_heaps, malloc_chunks) = if detected.kind == AllocatorKind::Glibc {
+        let heaps = allocator::glibc_arena_heaps(&mappings);
+        // Mappings known to hold something else are not searched for chunks.
+        let known = |m: &procfs::Mapping| {
+            let overlaps = |r: &std::ops::Range<u64>| r.start < m.end && m.start < r.end;
+            jvm.ranges.heap.as_ref().is_some_and(overlaps)
+                || jvm.ranges.code_cache.as_ref().is_some_and(overlaps)
+                || heaps.iter().any(overlaps)
+                || m.path.starts_with("[stack")
+                || stack_pointers.iter().any(|&sp| m.contains(sp))
+        };
+        let chunks = state.chunks.scan(&mappings, known);
+        (heaps, chunks)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let inputs = Inputs {
         status: &status,
@@ -166,6 +184,7 @@ pub fn collect(
         stack_pointers: &stack_pointers,
         ranges: &jvm.ranges,
         malloc_heaps: &malloc_heaps,
+        malloc_chunks: &malloc_chunks,
         jvm: snapshot.as_ref(),
         nmt: nmt.as_ref(),
         allocator: stats.as_ref().map(|s| (detected.kind, s)),

@@ -58,6 +58,7 @@ pub struct Agent {
     detected: Detected,
     ranges: OnceLock<JvmRanges>,
     last: Mutex<Option<Report>>,
+    collector: Mutex<report::CollectorState>,
     sequence: AtomicU64,
     /// Serialises samples: the periodic one, the final one, later on-demand ones.
     sampling: Mutex<()>,
@@ -122,6 +123,7 @@ fn new_agent(vm: *mut JavaVM, options: Options) -> Option<Agent> {
         detected: allocator::detect(),
         ranges: OnceLock::new(),
         last: Mutex::new(None),
+        collector: Mutex::new(report::CollectorState::default()),
         sequence: AtomicU64::new(0),
         sampling: Mutex::new(()),
     })
@@ -326,7 +328,14 @@ impl Agent {
             Ok(Err(e)) | Err(e) => part.errors.push(e),
         }
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut r = report::collect(part, &self.detected, sequence, final_report, started);
+        let mut r = report::collect(
+            part,
+            &self.detected,
+            &mut lock(&self.collector),
+            sequence,
+            final_report,
+            started,
+        );
         let mut last = lock(&self.last);
         if let Some(prev) = last.as_ref() {
             r.compare_with(prev);
