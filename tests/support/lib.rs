@@ -121,16 +121,19 @@ pub fn classes() -> &'static Path {
     DIR.get_or_init(|| {
         let out = scratch_root().join(format!("classes-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
-        let src = workspace_root().join("examples/src");
         let mut sources = Vec::new();
-        collect_java(&src, &mut sources);
+        collect_java(&workspace_root().join("examples/src"), &mut sources);
+        collect_java(&workspace_root().join("tests/java"), &mut sources);
         let status = Command::new(jdk(17).home.join("bin/javac"))
             .args(["--release", "11", "-d"])
             .arg(&out)
             .args(&sources)
             .status()
             .expect("javac runs");
-        assert!(status.success(), "javac failed on examples/src");
+        assert!(
+            status.success(),
+            "javac failed on examples/src or tests/java"
+        );
         out
     })
 }
@@ -197,6 +200,7 @@ fn native_access_flags(major: u32) -> Vec<String> {
 /// One JVM run with the agent.
 pub struct Run {
     jdk: &'static Jdk,
+    main_class: String,
     agent_options: Option<String>,
     jvm_flags: Vec<String>,
     env: Vec<(String, String)>,
@@ -222,6 +226,7 @@ impl Run {
         let dir = fresh_dir(name);
         Run {
             jdk: jdk(major),
+            main_class: "io.jmagent.examples.Workload".into(),
             agent_options: Some(format!(
                 "interval=500ms,format=json,log={}",
                 dir.join("report.jsonl").display()
@@ -237,6 +242,12 @@ impl Run {
     /// Replaces the agent option string (`None`: no agent).
     pub fn agent_options(mut self, options: Option<&str>) -> Run {
         self.agent_options = options.map(str::to_string);
+        self
+    }
+
+    /// Runs another class of `examples/src` or `tests/java`.
+    pub fn main_class(mut self, class: &str) -> Run {
+        self.main_class = class.to_string();
         self
     }
 
@@ -260,6 +271,11 @@ impl Run {
     }
 
     pub fn run(self) -> Output {
+        self.spawn().wait()
+    }
+
+    /// Starts the JVM and returns at once.
+    pub fn spawn(self) -> Running {
         let mut cmd = Command::new(self.jdk.java());
         if let Some(o) = &self.agent_options {
             cmd.arg(format!("-agentpath:{}={o}", agent_path().display()));
@@ -268,7 +284,7 @@ impl Run {
             .arg(format!("-Djava.library.path={}", testlib_dir().display()))
             .arg("-cp")
             .arg(classes())
-            .arg("io.jmagent.examples.Workload")
+            .arg(&self.main_class)
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.dir)
@@ -292,8 +308,48 @@ impl Run {
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
             true
         });
-        let out = child.wait_with_output().expect("java runs");
-        let killed = watchdog.join().unwrap_or(false);
+        Running {
+            child,
+            watchdog,
+            timeout,
+            dir: self.dir,
+        }
+    }
+}
+
+/// A JVM started by [`Run::spawn`].
+pub struct Running {
+    child: std::process::Child,
+    watchdog: std::thread::JoinHandle<bool>,
+    timeout: Duration,
+    pub dir: PathBuf,
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Reads the child's stdout until a line equal to `line` (e.g. "ready").
+    pub fn wait_for_line(&mut self, line: &str) {
+        use std::io::BufRead;
+        let stdout = self.child.stdout.as_mut().expect("piped stdout");
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut buf = String::new();
+        loop {
+            buf.clear();
+            let n = reader.read_line(&mut buf).expect("read stdout");
+            assert!(n > 0, "the JVM ended before printing {line:?}");
+            if buf.trim_end() == line {
+                return;
+            }
+        }
+    }
+
+    pub fn wait(self) -> Output {
+        let timeout = self.timeout;
+        let out = self.child.wait_with_output().expect("java runs");
+        let killed = self.watchdog.join().unwrap_or(false);
         assert!(!killed, "the JVM did not finish within {timeout:?}");
         let log = self.dir.join("report.jsonl");
         let reports = std::fs::read_to_string(&log)

@@ -67,6 +67,11 @@ pub struct Options {
     pub format: Format,
     pub scale: Scale,
     pub nmt: NmtMode,
+    /// Whether the `jmagent:type=NativeMemory` MXBean is registered.
+    pub jmx: bool,
+    /// How long after start-up the MXBean waits to be registered, unless
+    /// the platform MBean server exists before (see [`OPTIONS`]).
+    pub jmx_delay: Duration,
 }
 
 impl Default for Options {
@@ -77,6 +82,8 @@ impl Default for Options {
             format: Format::Text,
             scale: Scale::Auto,
             nmt: NmtMode::Auto,
+            jmx: true,
+            jmx_delay: Duration::from_secs(15),
         }
     }
 }
@@ -120,6 +127,18 @@ pub const OPTIONS: &[OptionSpec] = &[
         accepted: "auto, off",
         default: "auto",
         meaning: "auto: use the JVM's Native Memory Tracking summary when -XX:NativeMemoryTracking is on; off: never query it",
+    },
+    OptionSpec {
+        key: "jmx",
+        accepted: "on, off",
+        default: "on",
+        meaning: "register the jmagent:type=NativeMemory MXBean in the platform MBean server",
+    },
+    OptionSpec {
+        key: "jmx_delay",
+        accepted: "a duration such as 0, 5s, 1m",
+        default: "15s",
+        meaning: "wait this long after start-up before creating the platform MBean server to register the MXBean (creating it initialises java.util.logging, which breaks applications that install their own LogManager in main, such as WildFly); if the application or a JMX client created it earlier, the MXBean is registered at once",
     },
 ];
 
@@ -291,6 +310,14 @@ impl Options {
                     _ => return Err(bad()),
                 }
             }
+            "jmx" => {
+                self.jmx = match value {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(bad()),
+                }
+            }
+            "jmx_delay" => self.jmx_delay = parse_duration(value).ok_or_else(bad)?,
             _ => {
                 return Err(OptionError::UnknownKey {
                     key: key.to_string(),
@@ -313,8 +340,12 @@ mod tests {
 
     #[test]
     fn every_option_parses() {
-        let o = Options::parse("interval=500ms,log=/tmp/jm-%p.log,format=json,scale=MB,nmt=off")
-            .unwrap();
+        let o = Options::parse(
+            "interval=500ms,log=/tmp/jm-%p.log,format=json,scale=MB,nmt=off,jmx=off,jmx_delay=2s",
+        )
+        .unwrap();
+        assert!(!o.jmx);
+        assert_eq!(o.jmx_delay, Duration::from_secs(2));
         assert_eq!(o.interval, Duration::from_millis(500));
         assert_eq!(o.log, LogTarget::File("/tmp/jm-%p.log".into()));
         assert_eq!(o.log.path_for_pid(42).as_deref(), Some("/tmp/jm-42.log"));
@@ -358,7 +389,7 @@ mod tests {
         let e = Options::parse("colour=red").unwrap_err().to_string();
         assert_eq!(
             e,
-            "unknown option 'colour' (accepted options: interval, log, format, scale, nmt)"
+            "unknown option 'colour' (accepted options: interval, log, format, scale, nmt, jmx, jmx_delay)"
         );
         let e = Options::parse("interval=5 seconds")
             .unwrap_err()

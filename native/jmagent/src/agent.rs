@@ -8,8 +8,8 @@
 
 use std::ffi::{c_void, CString};
 use std::ptr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,12 +17,14 @@ use jmagent_core::allocator::{self, Detected};
 use jmagent_core::jvm::JvmSnapshot;
 use jmagent_core::ledger::JvmRanges;
 use jmagent_core::options::{Format, NmtMode, Options};
+use jmagent_core::procfs;
 use jmagent_core::render;
 use jmagent_core::report::{self, JvmPart, Report};
 use jni::sys::{jint, JNIEnv, JavaVM, JavaVMAttachArgs, JNI_ERR, JNI_OK, JNI_VERSION_1_8};
 use jni::Env;
 
 use crate::ffi;
+use crate::jmx;
 use crate::jvmti::Jvmti;
 use crate::probe;
 use crate::sink::Sink;
@@ -57,12 +59,22 @@ pub struct Agent {
     sampler: Mutex<Option<JoinHandle<()>>>,
     detected: Detected,
     ranges: OnceLock<JvmRanges>,
-    last: Mutex<Option<Report>>,
+    started_at: Instant,
+    /// The latest sample, whoever asked for it (log, MXBean).
+    latest: Mutex<Option<Arc<Report>>>,
     collector: Mutex<report::CollectorState>,
     sequence: AtomicU64,
-    /// Serialises samples: the periodic one, the final one, later on-demand ones.
+    /// Serialises samples: the periodic one, the final one, on-demand ones.
     sampling: Mutex<()>,
+    jmx_registered: AtomicBool,
 }
+
+/// On-demand samples (MXBean reads) are taken at most this often.
+const MIN_ON_DEMAND_GAP: Duration = Duration::from_secs(1);
+
+/// While the MXBean waits to be registered, the sampler checks this often
+/// whether it may be.
+const JMX_CHECK: Duration = Duration::from_millis(500);
 
 static AGENT: OnceLock<Agent> = OnceLock::new();
 static DISABLED: OnceLock<String> = OnceLock::new();
@@ -122,11 +134,22 @@ fn new_agent(vm: *mut JavaVM, options: Options) -> Option<Agent> {
         sampler: Mutex::new(None),
         detected: allocator::detect(),
         ranges: OnceLock::new(),
-        last: Mutex::new(None),
+        started_at: Instant::now(),
+        latest: Mutex::new(None),
         collector: Mutex::new(report::CollectorState::default()),
         sequence: AtomicU64::new(0),
         sampling: Mutex::new(()),
+        jmx_registered: AtomicBool::new(false),
     })
+}
+
+/// The running agent, unless it is disabled.
+pub fn get() -> Option<&'static Agent> {
+    if is_disabled() {
+        None
+    } else {
+        AGENT.get()
+    }
 }
 
 /// `Agent_OnLoad`: options are checked now (a bad one stops the JVM from
@@ -218,6 +241,17 @@ pub fn on_vm_death(_jni: *mut JNIEnv) {
 
 pub fn on_unload() {}
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Current RSS of this process, for measuring what a trim released.
+pub fn rss_now() -> Option<u64> {
+    procfs::read_status().ok().map(|s| s.vm_rss)
+}
+
 fn start() {
     let Some(agent) = AGENT.get() else { return };
     agent
@@ -235,8 +269,9 @@ fn start() {
 fn run_sampler(agent: &'static Agent) {
     loop {
         let interval = lock(&agent.options).interval;
+        let deadline = (!interval.is_zero()).then(|| Instant::now() + interval);
+        let mut due = false;
         {
-            let deadline = Instant::now() + interval;
             let mut c = lock(&agent.control);
             loop {
                 if c.stop {
@@ -248,25 +283,35 @@ fn run_sampler(agent: &'static Agent) {
                     c.changed = false;
                     break;
                 }
-                if interval.is_zero() {
-                    c = agent.wake.wait(c).unwrap_or_else(|p| p.into_inner());
-                    continue;
-                }
                 let now = Instant::now();
-                if now >= deadline {
+                if deadline.is_some_and(|d| now >= d) {
+                    due = true;
                     break;
                 }
-                c = agent
-                    .wake
-                    .wait_timeout(c, deadline - now)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
-            }
-            if c.changed || interval.is_zero() {
-                continue;
+                let jmx_pending = agent.jmx_pending();
+                let mut wait = deadline.map_or(Duration::MAX, |d| d - now);
+                if jmx_pending {
+                    wait = wait.min(JMX_CHECK);
+                }
+                c = if wait == Duration::MAX {
+                    agent.wake.wait(c).unwrap_or_else(|p| p.into_inner())
+                } else {
+                    agent
+                        .wake
+                        .wait_timeout(c, wait)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                };
+                if jmx_pending && !c.stop {
+                    drop(c);
+                    agent.try_register_jmx();
+                    c = lock(&agent.control);
+                }
             }
         }
-        agent.report(false);
+        if due {
+            agent.report(false);
+        }
     }
 }
 
@@ -310,23 +355,72 @@ impl Agent {
         if is_disabled() && !final_report {
             return;
         }
-        let _serial = lock(&self.sampling);
-        let started = Instant::now();
-        let (format, scale, nmt) = {
+        let r = self.sample(final_report, None);
+        let (format, scale) = {
             let o = lock(&self.options);
-            (o.format, o.scale, o.nmt == NmtMode::Auto)
+            (o.format, o.scale)
         };
+        let text = match format {
+            Format::Text => render::text(&r, scale),
+            Format::Json => render::json(&r),
+        };
+        let mut sink = lock(&self.sink);
+        if let Err(e) = sink.write(&text) {
+            eprintln!("jmagent: cannot write to {}: {e}", sink.describe());
+        }
+    }
+
+    /// The JVM's figures, read on a thread attached to the JVM.
+    fn jvm_part(&self, env: &mut Env, nmt: bool) -> JvmPart {
         let mut part = JvmPart {
             ranges: self.ranges.get().cloned().unwrap_or_default(),
             ..JvmPart::default()
         };
-        match self.with_env(|env| probe::sample(env, nmt)) {
-            Ok(Ok(text)) => match JvmSnapshot::parse(&text) {
-                Ok(s) => part.snapshot = Some(s),
-                Err(e) => part.errors.push(e.to_string()),
-            },
-            Ok(Err(e)) | Err(e) => part.errors.push(e),
+        let classes = match probe::classes(env, jmx::register_natives) {
+            Ok(c) => c,
+            Err(e) => {
+                part.errors.push(e);
+                return part;
+            }
+        };
+        let mut snapshot = match probe::sample(env, classes).map(|t| JvmSnapshot::parse(&t)) {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                part.errors.push(e.to_string());
+                return part;
+            }
+            Err(e) => {
+                part.errors.push(e);
+                return part;
+            }
+        };
+        let nmt_on = matches!(snapshot.nmt_mode.as_deref(), Some("summary" | "detail"));
+        if nmt && nmt_on {
+            match probe::nmt_summary(env) {
+                Ok(text) => snapshot.nmt_text = Some(text),
+                Err(e) => part.errors.push(e),
+            }
         }
+        part.snapshot = Some(snapshot);
+        part
+    }
+
+    /// Takes one sample; `env` is the caller's when it is a Java thread in
+    /// a native method, else the thread attaches for the sample.
+    pub fn sample(&self, final_report: bool, env: Option<&mut Env>) -> Arc<Report> {
+        let _serial = lock(&self.sampling);
+        let started = Instant::now();
+        let nmt = lock(&self.options).nmt == NmtMode::Auto;
+        let part = match env {
+            Some(env) => self.jvm_part(env, nmt),
+            None => self
+                .with_env(|env| self.jvm_part(env, nmt))
+                .unwrap_or_else(|e| JvmPart {
+                    ranges: self.ranges.get().cloned().unwrap_or_default(),
+                    errors: vec![e],
+                    ..JvmPart::default()
+                }),
+        };
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
         let mut r = report::collect(
             part,
@@ -336,19 +430,67 @@ impl Agent {
             final_report,
             started,
         );
-        let mut last = lock(&self.last);
-        if let Some(prev) = last.as_ref() {
+        let mut latest = lock(&self.latest);
+        if let Some(prev) = latest.as_ref() {
             r.compare_with(prev);
         }
-        let text = match format {
-            Format::Text => render::text(&r, scale),
-            Format::Json => render::json(&r),
-        };
-        let mut sink = lock(&self.sink);
-        if let Err(e) = sink.write(&text) {
-            eprintln!("jmagent: cannot write to {}: {e}", sink.describe());
+        let r = Arc::new(r);
+        *latest = Some(r.clone());
+        r
+    }
+
+    /// The latest sample if it is at most `max_age` old (or was taken less
+    /// than [`MIN_ON_DEMAND_GAP`] ago), else a fresh one.
+    pub fn latest_within(&self, max_age: Duration, env: Option<&mut Env>) -> Arc<Report> {
+        if let Some(r) = lock(&self.latest).as_ref() {
+            let age = Duration::from_millis(now_ms().saturating_sub(r.timestamp_ms));
+            if age <= max_age || age < MIN_ON_DEMAND_GAP {
+                return r.clone();
+            }
         }
-        *last = Some(r);
+        self.sample(false, env)
+    }
+
+    pub fn options(&self) -> Options {
+        lock(&self.options).clone()
+    }
+
+    /// Changes the periodic log's interval; the sampler picks it up at once.
+    pub fn set_interval(&self, interval: Duration) {
+        lock(&self.options).interval = interval;
+        lock(&self.control).changed = true;
+        self.wake.notify_all();
+    }
+
+    pub fn allocator(&self) -> &Detected {
+        &self.detected
+    }
+
+    fn jmx_pending(&self) -> bool {
+        lock(&self.options).jmx && !self.jmx_registered.load(Ordering::Relaxed)
+    }
+
+    /// Registers the MXBean once that is safe: after `jmx_delay`, or as soon
+    /// as the platform MBean server exists anyway.
+    fn try_register_jmx(&self) {
+        let delay_over = self.started_at.elapsed() >= lock(&self.options).jmx_delay;
+        let result = self.with_env(|env| {
+            let classes = probe::classes(env, jmx::register_natives)?;
+            if delay_over || jmx::platform_server_exists(env) {
+                jmx::register(env, classes).map(Some)
+            } else {
+                Ok(None)
+            }
+        });
+        match result {
+            Ok(Ok(Some(_))) => self.jmx_registered.store(true, Ordering::Relaxed),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) | Err(e) => {
+                // Not retried: the reason will not go away by itself.
+                self.jmx_registered.store(true, Ordering::Relaxed);
+                eprintln!("jmagent: the NativeMemory MXBean is not registered: {e}");
+            }
+        }
     }
 
     /// Runs `f` with a JNIEnv for this thread, attaching it as a daemon

@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod ffi;
+mod jmx;
 mod jvmti;
 mod probe;
 mod sink;

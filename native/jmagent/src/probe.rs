@@ -1,34 +1,49 @@
-//! Calls the embedded Java probe (`io.jmagent.Probe.sample`) through JNI.
+//! The agent's Java side, through JNI: defining the embedded classes,
+//! running the probe (`io.jmagent.Probe.sample`), and asking HotSpot for its
+//! NMT summary.
 //!
-//! The class is defined from bytes embedded at build time, in the bootstrap
-//! loader so that any thread finds it; when it already exists (the agent was
-//! attached again into the same JVM) the existing class is used.
+//! Classes are defined from bytes embedded at build time, in the bootstrap
+//! loader so that any thread finds them; when they already exist (the agent
+//! was attached again into the same JVM) the existing classes are used.
 
 use std::sync::OnceLock;
 
-use jni::objects::{JClass, JClassLoader, JString};
+use jni::objects::{JClass, JClassLoader, JObject, JString};
 use jni::refs::Global;
+use jni::strings::JNIString;
 use jni::{jni_sig, jni_str, Env, JValue};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/classes.rs"));
 }
 
-const PROBE: &str = "io/jmagent/Probe";
+/// Embedded classes in the order they must be defined: an interface before
+/// the class implementing it.
+const DEFINITION_ORDER: &[&str] = &[
+    "io/jmagent/NativeMemoryMXBean",
+    "io/jmagent/NativeMemory",
+    "io/jmagent/Probe",
+];
 
-static PROBE_CLASS: OnceLock<Global<JClass<'static>>> = OnceLock::new();
+/// The classes the agent calls, once defined.
+pub struct Classes {
+    pub probe: Global<JClass<'static>>,
+    pub native_memory: Global<JClass<'static>>,
+}
+
+static CLASSES: OnceLock<Classes> = OnceLock::new();
 
 fn class_bytes(name: &str) -> &'static [u8] {
     embedded::CLASSES
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, b)| *b)
-        .expect("build.rs embeds every class of java-agent")
+        .unwrap_or_else(|| panic!("class {name} is not embedded"))
 }
 
 /// Turns a pending Java exception into an error message and clears it, so
 /// no further JNI call runs with an exception pending.
-fn take_exception(env: &mut Env, what: &str) -> String {
+pub fn take_exception(env: &mut Env, what: &str) -> String {
     match env.exception_occurred() {
         Some(t) => {
             env.exception_clear();
@@ -55,52 +70,150 @@ fn take_exception(env: &mut Env, what: &str) -> String {
     }
 }
 
-fn probe_class(env: &mut Env) -> Result<&'static Global<JClass<'static>>, String> {
-    if let Some(c) = PROBE_CLASS.get() {
+/// Finds `name`, or defines it from the embedded bytes. Returns the class
+/// and whether it was defined now.
+fn find_or_define<'l>(env: &mut Env<'l>, name: &str) -> Result<(JClass<'l>, bool), String> {
+    let jname = JNIString::from(name);
+    if let Ok(c) = env.find_class(&jname) {
+        return Ok((c, false));
+    }
+    // Not defined yet, the usual case: clear the NoClassDefFoundError first.
+    if env.exception_check() {
+        env.exception_clear();
+    }
+    match env.define_class(Some(&jname), JClassLoader::null(), class_bytes(name)) {
+        Ok(c) => Ok((c, true)),
+        Err(_) => Err(take_exception(env, &format!("defining {name}"))),
+    }
+}
+
+/// Defines (or finds) every embedded class; `on_defined` runs once, when
+/// the classes were defined by this load (to bind native methods): classes
+/// found already defined by an earlier load of the agent into this JVM have
+/// their natives bound to this same library.
+pub fn classes(
+    env: &mut Env,
+    on_defined: impl FnOnce(&mut Env, &JClass) -> Result<(), String>,
+) -> Result<&'static Classes, String> {
+    if let Some(c) = CLASSES.get() {
         return Ok(c);
     }
-    let class = match env.find_class(jni_str!("io/jmagent/Probe")) {
-        Ok(c) => c,
-        Err(_) => {
-            // Not defined yet: the usual case. Clear the NoClassDefFoundError first.
-            if env.exception_check() {
-                env.exception_clear();
-            }
-            match env.define_class(
-                Some(jni_str!("io/jmagent/Probe")),
-                JClassLoader::null(),
-                class_bytes(PROBE),
-            ) {
-                Ok(c) => c,
-                Err(_) => return Err(take_exception(env, "defining io.jmagent.Probe")),
-            }
+    let mut probe = None;
+    let mut native_memory = None;
+    let mut defined_now = false;
+    for name in DEFINITION_ORDER {
+        let (class, defined) = find_or_define(env, name)?;
+        defined_now |= defined;
+        let global = env
+            .new_global_ref(&class)
+            .map_err(|e| format!("global reference to {name}: {e}"))?;
+        match *name {
+            "io/jmagent/Probe" => probe = Some(global),
+            "io/jmagent/NativeMemory" => native_memory = Some(global),
+            _ => {}
         }
+    }
+    let native_memory = native_memory.expect("in DEFINITION_ORDER");
+    if defined_now {
+        on_defined(env, &native_memory)?;
+    }
+    Ok(CLASSES.get_or_init(|| Classes {
+        probe: probe.expect("in DEFINITION_ORDER"),
+        native_memory,
+    }))
+}
+
+fn string_result(
+    env: &mut Env,
+    value: jni::errors::Result<jni::JValueOwned>,
+    what: &str,
+) -> Result<Option<String>, String> {
+    let object = match value.and_then(|v| v.l()) {
+        Ok(o) => o,
+        Err(_) => return Err(take_exception(env, what)),
     };
-    let global = env
-        .new_global_ref(&class)
-        .map_err(|e| format!("global reference to io.jmagent.Probe: {e}"))?;
-    Ok(PROBE_CLASS.get_or_init(|| global))
+    if object.is_null() {
+        return Ok(None);
+    }
+    env.cast_local::<JString>(object)
+        .and_then(|s| s.try_to_string(env))
+        .map(Some)
+        .map_err(|_| take_exception(env, what))
 }
 
 /// Runs the probe on the current (attached) thread and returns its text.
-pub fn sample(env: &mut Env, with_nmt: bool) -> Result<String, String> {
+pub fn sample(env: &mut Env, classes: &Classes) -> Result<String, String> {
     if env.exception_check() {
         // Never call into Java with an exception pending (e.g. in VMDeath).
         return Err("an exception is pending on this thread; JVM figures skipped".into());
     }
-    let class = probe_class(env)?;
     let value = env.call_static_method(
-        class,
+        &classes.probe,
         jni_str!("sample"),
-        jni_sig!("(Z)Ljava/lang/String;"),
-        &[JValue::Bool(with_nmt)],
+        jni_sig!("()Ljava/lang/String;"),
+        &[],
     );
-    let object = match value.and_then(|v| v.l()) {
-        Ok(o) => o,
-        Err(_) => return Err(take_exception(env, "io.jmagent.Probe.sample")),
+    string_result(env, value, "io.jmagent.Probe.sample")?
+        .ok_or_else(|| "io.jmagent.Probe.sample returned null".to_string())
+}
+
+/// The text of `VM.native_memory summary`, asked from HotSpot's own
+/// diagnostic-command implementation. Going to
+/// `DiagnosticCommandImpl.executeDiagnosticCommand` directly (JNI ignores
+/// module encapsulation) avoids the platform MBean server, whose creation
+/// would initialise `java.util.logging` before the application does.
+pub fn nmt_summary(env: &mut Env) -> Result<String, String> {
+    if env.exception_check() {
+        return Err("an exception is pending on this thread; NMT skipped".into());
+    }
+    let class = match env.find_class(jni_str!(
+        "com/sun/management/internal/DiagnosticCommandImpl"
+    )) {
+        Ok(c) => c,
+        Err(_) => {
+            return Err(take_exception(
+                env,
+                "NMT needs the jdk.management module (DiagnosticCommandImpl)",
+            ))
+        }
     };
-    let text = env
-        .cast_local::<JString>(object)
-        .and_then(|s| s.try_to_string(env));
-    text.map_err(|_| take_exception(env, "reading the probe's text"))
+    let mbean = env.call_static_method(
+        &class,
+        jni_str!("getDiagnosticCommandMBean"),
+        jni_sig!("()Lcom/sun/management/DiagnosticCommandMBean;"),
+        &[],
+    );
+    let mbean: JObject = match mbean.and_then(|v| v.l()) {
+        Ok(o) if !o.is_null() => o,
+        Ok(_) => return Err("NMT: no DiagnosticCommand implementation in this JVM".into()),
+        Err(_) => return Err(take_exception(env, "NMT: getDiagnosticCommandMBean")),
+    };
+    let command = env
+        .new_string("VM.native_memory summary")
+        .map_err(|_| take_exception(env, "NMT: command string"))?;
+    let value = env.call_method(
+        &mbean,
+        jni_str!("executeDiagnosticCommand"),
+        jni_sig!("(Ljava/lang/String;)Ljava/lang/String;"),
+        &[JValue::Object(&command)],
+    );
+    string_result(env, value, "NMT: VM.native_memory summary")?
+        .ok_or_else(|| "NMT: VM.native_memory returned null".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_class_has_a_definition_order() {
+        for (name, bytes) in embedded::CLASSES {
+            assert!(
+                DEFINITION_ORDER.contains(name),
+                "{name} must be added to DEFINITION_ORDER"
+            );
+            assert_eq!(&bytes[..4], &[0xca, 0xfe, 0xba, 0xbe]);
+        }
+        assert_eq!(DEFINITION_ORDER.len(), embedded::CLASSES.len());
+    }
 }

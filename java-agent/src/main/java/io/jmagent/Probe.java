@@ -10,21 +10,18 @@ import java.util.List;
 /**
  * Reads the JVM's own memory figures for the native agent.
  *
- * <p>The agent calls {@link #sample(boolean)} from its sampling thread and
- * parses the returned text (one tab-separated record per line, documented in
+ * <p>The agent calls {@link #sample()} from its sampling thread and parses
+ * the returned text (one tab-separated record per line, documented in
  * jmagent-core's {@code jvm} module). Text keeps the JNI surface to a single
  * call: no Java objects cross into native code. This class never touches the
- * platform MBean server unless NMT is requested, because creating it early
- * initialises {@code java.util.logging} before the application can configure
- * its own LogManager.
+ * platform MBean server: creating it initialises {@code java.util.logging}
+ * before the application can configure its own LogManager.
  */
 public final class Probe {
     private Probe() {}
 
-    private static final String DIAG = "com.sun.management:type=DiagnosticCommand";
-
     /** Returns the records; never throws (a failed part becomes an {@code error} record). */
-    public static String sample(boolean nmt) {
+    public static String sample() {
         StringBuilder out = new StringBuilder(2048);
         try {
             MemoryUsage heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
@@ -63,7 +60,6 @@ public final class Probe {
             error(out, "threads", t);
         }
         record(out, "runtime_max_memory", Runtime.getRuntime().maxMemory());
-        String nmtMode = "off";
         try {
             com.sun.management.HotSpotDiagnosticMXBean diag =
                 ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
@@ -72,9 +68,6 @@ public final class Probe {
                 try {
                     String value = diag.getVMOption(name).getValue();
                     out.append("option\t").append(name).append('\t').append(clean(value)).append('\n');
-                    if (name.equals("NativeMemoryTracking")) {
-                        nmtMode = value;
-                    }
                 } catch (IllegalArgumentException absent) {
                     // Option not known to this JVM build: nothing to report.
                 }
@@ -85,17 +78,6 @@ public final class Probe {
         out.append("vm\t").append(clean(System.getProperty("java.vm.name", "?"))).append('\t')
            .append(clean(System.getProperty("java.vm.version", "?"))).append('\t')
            .append(clean(System.getProperty("java.specification.version", "?"))).append('\n');
-        if (nmt && !"off".equals(nmtMode)) {
-            try {
-                Object text = ManagementFactory.getPlatformMBeanServer().invoke(
-                    new javax.management.ObjectName(DIAG), "vmNativeMemory",
-                    new Object[] {new String[] {"summary"}}, new String[] {String[].class.getName()});
-                // The NMT text is the last record and runs to the end of the output.
-                out.append("nmt\n").append(text);
-            } catch (Throwable t) {
-                error(out, "nmt", t);
-            }
-        }
         return out.toString();
     }
 

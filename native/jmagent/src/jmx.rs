@@ -1,0 +1,277 @@
+//! The native side of the `jmagent:type=NativeMemory` MXBean
+//! (`io.jmagent.NativeMemory`): its native methods, bound with
+//! `RegisterNatives` when the class is defined, and its registration.
+//!
+//! Every native method runs under `EnvUnowned::with_env`, which catches
+//! panics; an error becomes a Java exception and a default value, so a
+//! JConsole read can fail but never takes the JVM down.
+
+use std::ffi::c_void;
+use std::time::Duration;
+
+use jmagent_core::allocator;
+use jmagent_core::options::{format_duration, parse_duration, Scale};
+use jmagent_core::render;
+use jmagent_core::report::Report;
+use jni::errors::ThrowRuntimeExAndDefault;
+use jni::objects::{JClass, JLongArray, JString};
+use jni::sys::jlong;
+use jni::{jni_sig, jni_str, Env, EnvUnowned, NativeMethod};
+
+use crate::agent;
+use crate::probe::{take_exception, Classes};
+
+/// Ledger buckets in the order of `NativeMemory`'s figure indexes 9 and up.
+const BUCKETS: &[&str] = &[
+    "java_heap",
+    "code_cache",
+    "thread_stacks",
+    "metaspace",
+    "class_space",
+    "gc",
+    "jvm_other_mmap",
+    "malloc_in_use",
+    "direct_buffers",
+    "jvm_malloc",
+    "native_library_malloc",
+    "jvm_and_native_malloc",
+    "malloc_retained_free",
+    "file_private",
+    "file_mapped",
+    "mapped_buffers",
+    "other_files",
+];
+
+/// `NativeMemory.figures()`: the numbers behind the numeric attributes, in
+/// the index order `NativeMemory` documents.
+pub fn figures(r: &Report) -> Vec<i64> {
+    let signed = |v: Option<u64>| v.map_or(-1, |v| v as i64);
+    let container = r.container.as_ref();
+    let mut v = vec![
+        r.ledger.rss as i64,
+        signed(container.and_then(|c| c.limit)),
+        signed(container.map(|c| c.usage)),
+        signed(r.headroom()),
+        r.allocator.as_ref().map_or(0, |a| a.stats.in_use as i64),
+        r.ledger.get("malloc_retained_free").unwrap_or(0) as i64,
+        r.timestamp_ms as i64,
+        i64::from(r.nmt.is_some()),
+        r.allocator
+            .as_ref()
+            .map_or(0.0, |a| a.fragmentation)
+            .to_bits() as i64,
+    ];
+    v.extend(
+        BUCKETS
+            .iter()
+            .map(|id| r.ledger.get(id).unwrap_or(0) as i64),
+    );
+    v.push(r.ledger.unexplained);
+    v
+}
+
+fn max_age(ms: jlong) -> Duration {
+    Duration::from_millis(ms.max(0) as u64)
+}
+
+fn no_agent() -> jni::errors::Error {
+    jni::errors::Error::JniCall(jni::errors::JniError::Unknown)
+}
+
+extern "system" fn native_figures<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    max_age_ms: jlong,
+) -> JLongArray<'l> {
+    unowned
+        .with_env(|env| -> jni::errors::Result<JLongArray<'l>> {
+            let agent = agent::get().ok_or_else(no_agent)?;
+            let r = agent.latest_within(max_age(max_age_ms), Some(env));
+            let values = figures(&r);
+            let array = JLongArray::new(env, values.len())?;
+            array.set_region(env, 0, &values)?;
+            Ok(array)
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+extern "system" fn native_text<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    which: i32,
+    max_age_ms: jlong,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> jni::errors::Result<JString<'l>> {
+            let agent = agent::get().ok_or_else(no_agent)?;
+            let text = if which == 4 {
+                format_duration(agent.options().interval)
+            } else {
+                let r = agent.latest_within(max_age(max_age_ms), Some(env));
+                match which {
+                    0 => render::text(&r, agent.options().scale),
+                    1 => render::json(&r),
+                    2 => agent.allocator().kind.name().to_string(),
+                    _ => render::iso_time(r.timestamp_ms),
+                }
+            };
+            env.new_string(text)
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+extern "system" fn native_sample_now<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> jni::errors::Result<JString<'l>> {
+            let agent = agent::get().ok_or_else(no_agent)?;
+            let r = agent.sample(false, Some(env));
+            env.new_string(render::text(&r, Scale::Auto))
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+/// Asks the allocator to release free memory and measures the RSS drop.
+pub fn trim_native_heap() -> Result<i64, String> {
+    let agent = agent::get().ok_or("jmagent is disabled")?;
+    let kind = agent.allocator().kind;
+    let before = agent::rss_now().ok_or("cannot read /proc/self/status")?;
+    match allocator::trim(kind) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(format!(
+                "the {} allocator has no call that returns free memory to the OS",
+                kind.name()
+            ))
+        }
+        Err(e) => return Err(e.to_string()),
+    }
+    let after = agent::rss_now().ok_or("cannot read /proc/self/status")?;
+    Ok(before as i64 - after as i64)
+}
+
+fn throw(env: &mut Env, class: &'static jni::strings::JNIStr, message: &str) {
+    if !env.exception_check() {
+        let _ = env.throw_new(class, jni::strings::JNIString::from(message));
+    }
+}
+
+extern "system" fn native_trim<'l>(mut unowned: EnvUnowned<'l>, _class: JClass<'l>) -> jlong {
+    unowned
+        .with_env(|env| -> jni::errors::Result<jlong> {
+            match trim_native_heap() {
+                Ok(released) => Ok(released),
+                Err(e) => {
+                    throw(env, jni_str!("java/lang/UnsupportedOperationException"), &e);
+                    Ok(0)
+                }
+            }
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+extern "system" fn native_set_interval<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+    interval: JString<'l>,
+) {
+    unowned
+        .with_env(|env| -> jni::errors::Result<()> {
+            let agent = agent::get().ok_or_else(no_agent)?;
+            let text = if interval.is_null() {
+                String::new()
+            } else {
+                interval.try_to_string(env)?
+            };
+            match parse_duration(&text) {
+                Some(d) => agent.set_interval(d),
+                None => throw(
+                    env,
+                    jni_str!("java/lang/IllegalArgumentException"),
+                    &format!(
+                        "bad interval '{text}' (accepted: a duration such as 500ms, 10s, 1m, 1h, or 0 for only at exit)"
+                    ),
+                ),
+            }
+            Ok(())
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+/// Binds `NativeMemory`'s native methods; runs once, when the class is defined.
+pub fn register_natives(env: &mut Env, class: &JClass) -> Result<(), String> {
+    // SAFETY: each function pointer matches the Java signature next to it
+    // (static methods: env, class, then the arguments).
+    let methods = unsafe {
+        [
+            NativeMethod::from_raw_parts(
+                jni_str!("figures"),
+                jni_str!("(J)[J"),
+                native_figures as *mut c_void,
+            ),
+            NativeMethod::from_raw_parts(
+                jni_str!("text"),
+                jni_str!("(IJ)Ljava/lang/String;"),
+                native_text as *mut c_void,
+            ),
+            NativeMethod::from_raw_parts(
+                jni_str!("sampleNow"),
+                jni_str!("()Ljava/lang/String;"),
+                native_sample_now as *mut c_void,
+            ),
+            NativeMethod::from_raw_parts(
+                jni_str!("trim"),
+                jni_str!("()J"),
+                native_trim as *mut c_void,
+            ),
+            NativeMethod::from_raw_parts(
+                jni_str!("setInterval"),
+                jni_str!("(Ljava/lang/String;)V"),
+                native_set_interval as *mut c_void,
+            ),
+        ]
+    };
+    // SAFETY: the descriptors above are valid for the class's declared natives.
+    unsafe { env.register_native_methods(class, &methods) }
+        .map_err(|_| take_exception(env, "binding io.jmagent.NativeMemory's native methods"))
+}
+
+/// Whether something already created the platform MBean server (the
+/// application, or the management agent a JMX client started): then
+/// registering the MXBean initialises nothing new.
+pub fn platform_server_exists(env: &mut Env) -> bool {
+    let Ok(class) = env.find_class(jni_str!("java/lang/management/ManagementFactory")) else {
+        env.exception_clear();
+        return false;
+    };
+    // A private static field: JNI does not check access.
+    let server = env.get_static_field(
+        &class,
+        jni_str!("platformMBeanServer"),
+        jni_sig!("Ljavax/management/MBeanServer;"),
+    );
+    let exists = match server.and_then(|v| v.l()) {
+        Ok(o) => !o.is_null(),
+        Err(_) => false,
+    };
+    if env.exception_check() {
+        env.exception_clear();
+    }
+    exists
+}
+
+/// Registers the MXBean (`NativeMemory.register()`).
+pub fn register(env: &mut Env, classes: &Classes) -> Result<(), String> {
+    let r = env.call_static_method(
+        &classes.native_memory,
+        jni_str!("register"),
+        jni_sig!("()Z"),
+        &[],
+    );
+    match r.and_then(|v| v.z()) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(take_exception(env, "registering jmagent:type=NativeMemory")),
+    }
+}
