@@ -58,6 +58,19 @@ pub enum NmtMode {
     Off,
 }
 
+/// What a dynamic load (`Agent_OnAttach`, used by `jmcmd`) asks the agent to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Start periodic logging (or apply new options to the running agent).
+    Start,
+    /// Stop periodic logging; the agent and its MXBean stay.
+    Stop,
+    /// Write one report to `out`.
+    Report,
+    /// Ask the allocator to return free memory, and write what RSS did.
+    Trim,
+}
+
 /// The parsed options of one agent load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -72,6 +85,10 @@ pub struct Options {
     /// How long after start-up the MXBean waits to be registered, unless
     /// the platform MBean server exists before (see [`OPTIONS`]).
     pub jmx_delay: Duration,
+    /// Attach only: what to do.
+    pub action: Action,
+    /// Attach only: where the action's output (or error) is written.
+    pub out: Option<String>,
 }
 
 impl Default for Options {
@@ -84,6 +101,8 @@ impl Default for Options {
             nmt: NmtMode::Auto,
             jmx: true,
             jmx_delay: Duration::from_secs(15),
+            action: Action::Start,
+            out: None,
         }
     }
 }
@@ -139,6 +158,18 @@ pub const OPTIONS: &[OptionSpec] = &[
         accepted: "a duration such as 0, 5s, 1m",
         default: "15s",
         meaning: "wait this long after start-up before creating the platform MBean server to register the MXBean (creating it initialises java.util.logging, which breaks applications that install their own LogManager in main, such as WildFly); if the application or a JMX client created it earlier, the MXBean is registered at once",
+    },
+    OptionSpec {
+        key: "action",
+        accepted: "start, stop, report, trim",
+        default: "start",
+        meaning: "attach only (jmcmd): start or stop periodic logging, write one report, or trim the native heap",
+    },
+    OptionSpec {
+        key: "out",
+        accepted: "a file path that does not exist yet",
+        default: "none",
+        meaning: "attach only (jmcmd): where the action's output or error goes; created with mode 0600, never over an existing file or link",
     },
 ];
 
@@ -318,6 +349,21 @@ impl Options {
                 }
             }
             "jmx_delay" => self.jmx_delay = parse_duration(value).ok_or_else(bad)?,
+            "action" => {
+                self.action = match value {
+                    "start" => Action::Start,
+                    "stop" => Action::Stop,
+                    "report" => Action::Report,
+                    "trim" => Action::Trim,
+                    _ => return Err(bad()),
+                }
+            }
+            "out" => {
+                if value.is_empty() {
+                    return Err(bad());
+                }
+                self.out = Some(value.to_string())
+            }
             _ => {
                 return Err(OptionError::UnknownKey {
                     key: key.to_string(),
@@ -355,6 +401,19 @@ mod tests {
     }
 
     #[test]
+    fn attach_actions() {
+        let o = Options::parse("action=report,format=json,out=/tmp/x/out").unwrap();
+        assert_eq!(o.action, Action::Report);
+        assert_eq!(o.out.as_deref(), Some("/tmp/x/out"));
+        assert_eq!(Options::parse("").unwrap().action, Action::Start);
+        let e = Options::parse("action=restart").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "bad value 'restart' for option 'action' (accepted: start, stop, report, trim)"
+        );
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("0"), Some(Duration::ZERO));
         assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
@@ -389,7 +448,7 @@ mod tests {
         let e = Options::parse("colour=red").unwrap_err().to_string();
         assert_eq!(
             e,
-            "unknown option 'colour' (accepted options: interval, log, format, scale, nmt, jmx, jmx_delay)"
+            "unknown option 'colour' (accepted options: interval, log, format, scale, nmt, jmx, jmx_delay, action, out)"
         );
         let e = Options::parse("interval=5 seconds")
             .unwrap_err()

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use jmagent_core::allocator::{self, Detected};
 use jmagent_core::jvm::JvmSnapshot;
 use jmagent_core::ledger::JvmRanges;
-use jmagent_core::options::{Format, NmtMode, Options};
+use jmagent_core::options::{format_duration, Action, Format, NmtMode, Options};
 use jmagent_core::procfs;
 use jmagent_core::render;
 use jmagent_core::report::{self, JvmPart, Report};
@@ -67,6 +67,9 @@ pub struct Agent {
     /// Serialises samples: the periodic one, the final one, on-demand ones.
     sampling: Mutex<()>,
     jmx_registered: AtomicBool,
+    /// Periodic reports (and the final one) are written; false for an agent
+    /// loaded by `jmcmd report` until a `start`, and after a `stop`.
+    logging: AtomicBool,
 }
 
 /// On-demand samples (MXBean reads) are taken at most this often.
@@ -140,6 +143,7 @@ fn new_agent(vm: *mut JavaVM, options: Options) -> Option<Agent> {
         sequence: AtomicU64::new(0),
         sampling: Mutex::new(()),
         jmx_registered: AtomicBool::new(false),
+        logging: AtomicBool::new(true),
     })
 }
 
@@ -162,6 +166,10 @@ pub unsafe fn on_load(vm: *mut JavaVM, text: &str) -> jint {
     let Some(options) = parse_options(text) else {
         return JNI_ERR;
     };
+    if options.action != Action::Start || options.out.is_some() {
+        eprintln!("jmagent: the options 'action' and 'out' are for a running JVM (jmcmd), not for -agentpath");
+        return JNI_ERR;
+    }
     // SAFETY: vm comes from the JVM (caller's contract).
     let jvmti = match unsafe { Jvmti::from_vm(vm) } {
         Ok(j) => j,
@@ -190,38 +198,99 @@ pub unsafe fn on_load(vm: *mut JavaVM, text: &str) -> jint {
 /// # Safety
 /// `vm` is the JVM's valid `JavaVM*`.
 pub unsafe fn on_attach(vm: *mut JavaVM, text: &str) -> jint {
-    let Some(options) = parse_options(text) else {
-        return JNI_ERR;
-    };
-    if let Some(agent) = AGENT.get() {
-        return match agent.apply(options) {
-            Ok(()) => JNI_OK,
-            Err(e) => {
-                eprintln!("jmagent: {e}");
-                JNI_ERR
+    let options = match Options::parse(text) {
+        Ok(o) => o,
+        Err(errors) => {
+            // The output file may still be named correctly: the error goes there too.
+            let out = text
+                .split(',')
+                .find_map(|item| item.trim().strip_prefix("out="))
+                .filter(|p| !p.is_empty());
+            let message: String = errors
+                .to_string()
+                .lines()
+                .map(|l| format!("jmagent: {l}\n"))
+                .collect();
+            eprint!("{message}");
+            if let Some(out) = out {
+                let _ = write_out(out, &message);
             }
-        };
-    }
-    // SAFETY: vm comes from the JVM (caller's contract).
-    let jvmti = match unsafe { Jvmti::from_vm(vm) } {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("jmagent: {e}");
             return JNI_ERR;
         }
     };
-    let Some(agent) = new_agent(vm, options) else {
-        return JNI_ERR;
+    let out = options.out.clone();
+    // SAFETY: vm comes from the JVM (caller's contract).
+    let result = unsafe { attach_action(vm, options) };
+    let (text, code) = match result {
+        Ok(text) => (text, JNI_OK),
+        Err(e) => (format!("jmagent: {e}"), JNI_ERR),
     };
-    if AGENT.set(agent).is_err() {
-        return JNI_OK;
+    match out {
+        Some(path) => {
+            if let Err(e) = write_out(&path, &text) {
+                eprintln!("jmagent: {e}");
+                return JNI_ERR;
+            }
+        }
+        None if code != JNI_OK => eprintln!("{text}"),
+        None => {}
     }
-    if let Err(e) = jvmti.watch_vm_lifecycle(None, Some(ffi::vm_death)) {
-        eprintln!("jmagent: {e}");
-        return JNI_ERR;
+    code
+}
+
+/// Creates the attach output file: mode 0600, never over an existing file
+/// or through a symbolic link (the directory is the caller's private one).
+fn write_out(path: &str, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| format!("cannot create the output file '{path}': {e}"))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| {
+            if text.ends_with('\n') {
+                Ok(())
+            } else {
+                f.write_all(b"\n")
+            }
+        })
+        .map_err(|e| format!("cannot write the output file '{path}': {e}"))
+}
+
+/// Runs an attach action, creating the agent first if this is its first load.
+///
+/// # Safety
+/// `vm` is the JVM's valid `JavaVM*`.
+unsafe fn attach_action(vm: *mut JavaVM, options: Options) -> Result<String, String> {
+    let agent = match AGENT.get() {
+        Some(a) => a,
+        None => {
+            // SAFETY: vm comes from the JVM (caller's contract).
+            let jvmti = unsafe { Jvmti::from_vm(vm) }.map_err(|e| e.to_string())?;
+            // Loaded for a report or a trim: no periodic logging until a start.
+            let logging = options.action == Action::Start;
+            let agent = new_agent(vm, options.clone()).ok_or("cannot start the agent")?;
+            agent.logging.store(logging, Ordering::Relaxed);
+            if AGENT.set(agent).is_ok() {
+                jvmti
+                    .watch_vm_lifecycle(None, Some(ffi::vm_death))
+                    .map_err(|e| e.to_string())?;
+                start();
+            }
+            AGENT.get().expect("set above")
+        }
+    };
+    if is_disabled() {
+        return Err(format!(
+            "the agent is disabled: {}",
+            disabled_reason().unwrap_or("unknown reason")
+        ));
     }
-    start();
-    JNI_OK
+    agent.act(options)
 }
 
 pub fn on_vm_init(_jni: *mut JNIEnv) {
@@ -236,7 +305,9 @@ pub fn on_vm_death(_jni: *mut JNIEnv) {
     }
     let Some(agent) = AGENT.get() else { return };
     agent.stop_sampler();
-    agent.report(true);
+    if agent.logging.load(Ordering::Relaxed) {
+        agent.report(true);
+    }
 }
 
 pub fn on_unload() {}
@@ -269,7 +340,8 @@ fn start() {
 fn run_sampler(agent: &'static Agent) {
     loop {
         let interval = lock(&agent.options).interval;
-        let deadline = (!interval.is_zero()).then(|| Instant::now() + interval);
+        let logging = agent.logging.load(Ordering::Relaxed);
+        let deadline = (logging && !interval.is_zero()).then(|| Instant::now() + interval);
         let mut due = false;
         {
             let mut c = lock(&agent.control);
@@ -317,13 +389,72 @@ fn run_sampler(agent: &'static Agent) {
 
 impl Agent {
     /// New options from a later attach: take effect at the next sample.
+    /// New options from a later attach (`start`): they replace the running
+    /// ones and periodic logging (re)starts.
     fn apply(&self, options: Options) -> Result<(), String> {
         let sink = Sink::open(&options.log)?;
         *lock(&self.sink) = sink;
         *lock(&self.options) = options;
+        self.logging.store(true, Ordering::Relaxed);
         lock(&self.control).changed = true;
         self.wake.notify_all();
         Ok(())
+    }
+
+    /// Carries out an attach action; the text is what the caller prints.
+    fn act(&self, options: Options) -> Result<String, String> {
+        match options.action {
+            Action::Start => {
+                let interval = options.interval;
+                let log = self.describe_log(&options);
+                self.apply(options)?;
+                Ok(format!(
+                    "jmagent: periodic reports every {} to {log}",
+                    format_duration(interval)
+                ))
+            }
+            Action::Stop => {
+                let was = self.logging.swap(false, Ordering::Relaxed);
+                lock(&self.control).changed = true;
+                self.wake.notify_all();
+                Ok(if was {
+                    "jmagent: periodic reports stopped".to_string()
+                } else {
+                    "jmagent: periodic reports were not running".to_string()
+                })
+            }
+            Action::Report => {
+                let r = self.sample(false, None);
+                Ok(match options.format {
+                    Format::Text => render::text(&r, options.scale),
+                    Format::Json => render::json(&r),
+                })
+            }
+            Action::Trim => {
+                let before = rss_now().unwrap_or(0);
+                let released = jmx::trim_native_heap()?;
+                let after = before as i64 - released;
+                let scale = options.scale;
+                Ok(format!(
+                    "jmagent: {} trim: RSS {} -> {}, released {}",
+                    self.detected.kind.name(),
+                    render::size(before, scale),
+                    render::size(after.max(0) as u64, scale),
+                    if released >= 0 {
+                        render::size(released as u64, scale)
+                    } else {
+                        format!("-{}", render::size(released.unsigned_abs(), scale))
+                    }
+                ))
+            }
+        }
+    }
+
+    fn describe_log(&self, options: &Options) -> String {
+        options
+            .log
+            .path_for_pid(std::process::id())
+            .unwrap_or_else(|| "the JVM's stderr".to_string())
     }
 
     /// Asks the sampler to stop and waits a bounded time for it.
