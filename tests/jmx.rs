@@ -42,6 +42,8 @@ const ATTRIBUTES: &[&str] = &[
     "ReportText",
     "ReportJson",
     "LogInterval",
+    "Verdicts",
+    "HistoryJson",
 ];
 
 fn each_jdk(test: impl Fn(u32) + Sync) {

@@ -68,6 +68,8 @@ pub struct JvmSnapshot {
     pub max_direct_memory: Option<u64>,
     /// `NativeMemoryTracking` option value: `off`, `summary` or `detail`.
     pub nmt_mode: Option<String>,
+    /// `TrimNativeHeapInterval` (ms), when this JVM has the option.
+    pub trim_native_heap_interval: Option<String>,
     pub vm_name: String,
     pub vm_version: String,
     /// `java.specification.version`: "11", "17", "21", "25".
@@ -152,6 +154,9 @@ impl JvmSnapshot {
                     "ThreadStackSize" => s.thread_stack_size = bytes(num(2)?).map(|kb| kb * 1024),
                     "MaxDirectMemorySize" => max_direct_option = bytes(num(2)?),
                     "NativeMemoryTracking" => s.nmt_mode = Some(fields[2].to_string()),
+                    "TrimNativeHeapInterval" => {
+                        s.trim_native_heap_interval = Some(fields[2].to_string())
+                    }
                     _ => {}
                 },
                 "vm" if fields.len() >= 4 => {

@@ -8,6 +8,7 @@
 
 pub mod allocator;
 pub mod cgroup;
+pub mod diagnosis;
 pub mod jvm;
 pub mod ledger;
 pub mod nmt;

@@ -67,6 +67,8 @@ pub enum Action {
     Stop,
     /// Write one report to `out`.
     Report,
+    /// Write the sample history (JSON) to `out`.
+    History,
     /// Ask the allocator to return free memory, and write what RSS did.
     Trim,
 }
@@ -85,6 +87,10 @@ pub struct Options {
     /// How long after start-up the MXBean waits to be registered, unless
     /// the platform MBean server exists before (see [`OPTIONS`]).
     pub jmx_delay: Duration,
+    /// Time span the diagnosis (trends, verdicts) looks at.
+    pub window: Duration,
+    /// Whether the agent trims the native heap by itself (`trim=auto`).
+    pub trim_auto: bool,
     /// Attach only: what to do.
     pub action: Action,
     /// Attach only: where the action's output (or error) is written.
@@ -101,6 +107,8 @@ impl Default for Options {
             nmt: NmtMode::Auto,
             jmx: true,
             jmx_delay: Duration::from_secs(15),
+            window: Duration::from_secs(300),
+            trim_auto: false,
             action: Action::Start,
             out: None,
         }
@@ -160,10 +168,22 @@ pub const OPTIONS: &[OptionSpec] = &[
         meaning: "wait this long after start-up before creating the platform MBean server to register the MXBean (creating it initialises java.util.logging, which breaks applications that install their own LogManager in main, such as WildFly); if the application or a JMX client created it earlier, the MXBean is registered at once",
     },
     OptionSpec {
+        key: "window",
+        accepted: "a duration such as 30s, 5m, 1h",
+        default: "5m",
+        meaning: "the time span trends and verdicts look at; a verdict needs the window mostly covered by samples (at least 6 samples spanning 80% of it)",
+    },
+    OptionSpec {
+        key: "trim",
+        accepted: "auto, off",
+        default: "off",
+        meaning: "auto: when the allocator retains more than max(64 MiB, 10% of RSS) of free memory, ask it to return it (at most once a minute) and log what RSS dropped by",
+    },
+    OptionSpec {
         key: "action",
-        accepted: "start, stop, report, trim",
+        accepted: "start, stop, report, trim, history",
         default: "start",
-        meaning: "attach only (jmcmd): start or stop periodic logging, write one report, or trim the native heap",
+        meaning: "attach only (jmcmd): start or stop periodic logging, write one report, trim the native heap, or write the sample history",
     },
     OptionSpec {
         key: "out",
@@ -349,12 +369,24 @@ impl Options {
                 }
             }
             "jmx_delay" => self.jmx_delay = parse_duration(value).ok_or_else(bad)?,
+            "window" => match parse_duration(value) {
+                Some(d) if !d.is_zero() => self.window = d,
+                _ => return Err(bad()),
+            },
+            "trim" => {
+                self.trim_auto = match value {
+                    "auto" => true,
+                    "off" => false,
+                    _ => return Err(bad()),
+                }
+            }
             "action" => {
                 self.action = match value {
                     "start" => Action::Start,
                     "stop" => Action::Stop,
                     "report" => Action::Report,
                     "trim" => Action::Trim,
+                    "history" => Action::History,
                     _ => return Err(bad()),
                 }
             }
@@ -409,7 +441,7 @@ mod tests {
         let e = Options::parse("action=restart").unwrap_err().to_string();
         assert_eq!(
             e,
-            "bad value 'restart' for option 'action' (accepted: start, stop, report, trim)"
+            "bad value 'restart' for option 'action' (accepted: start, stop, report, trim, history)"
         );
     }
 
@@ -448,7 +480,7 @@ mod tests {
         let e = Options::parse("colour=red").unwrap_err().to_string();
         assert_eq!(
             e,
-            "unknown option 'colour' (accepted options: interval, log, format, scale, nmt, jmx, jmx_delay, action, out)"
+            "unknown option 'colour' (accepted options: interval, log, format, scale, nmt, jmx, jmx_delay, window, trim, action, out)"
         );
         let e = Options::parse("interval=5 seconds")
             .unwrap_err()

@@ -223,10 +223,56 @@ pub fn text(r: &Report, scale: Scale) -> String {
         out.pop();
         out.push('\n');
     }
+    if let Some(t) = &r.auto_trim {
+        let _ = writeln!(
+            out,
+            "trim=auto: {} retained free, RSS {} -> {} (released {})",
+            size(t.retained_free, scale),
+            size(t.rss_before, scale),
+            size(t.rss_after, scale),
+            signed(t.rss_before as i64 - t.rss_after as i64, scale)
+        );
+    }
+    if let Some(d) = &r.diagnosis {
+        diagnosis_text(&mut out, d, scale);
+    }
     for e in &r.errors {
         let _ = writeln!(out, "note: {e}");
     }
     out
+}
+
+fn diagnosis_text(out: &mut String, d: &crate::diagnosis::Diagnosis, scale: Scale) {
+    let rss = d.growth.iter().find(|g| g.id == "rss");
+    let _ = write!(
+        out,
+        "trend over {} s ({} samples): RSS {} ({}/min)",
+        d.window_seconds,
+        d.samples,
+        signed(rss.map_or(0, |g| g.bytes), scale),
+        signed(rss.map_or(0, |g| g.bytes_per_minute), scale)
+    );
+    if !d.drivers.is_empty() {
+        let _ = write!(out, ", driven by {}", d.drivers.join(", "));
+    }
+    if let Some(s) = d.seconds_to_limit {
+        let _ = write!(
+            out,
+            "; container limit reached in {:.1} min at this rate",
+            s as f64 / 60.0
+        );
+    }
+    out.push('\n');
+    if d.verdicts.is_empty() {
+        out.push_str("no finding: nothing grows steadily, nothing is near a limit\n");
+    }
+    for v in &d.verdicts {
+        let _ = writeln!(out, "FINDING {}: {}", v.id, v.title);
+        let _ = writeln!(out, "  evidence: {}", v.evidence);
+        for a in &v.advice {
+            let _ = writeln!(out, "  advice: {a}");
+        }
+    }
 }
 
 fn cgroup_name(v: crate::cgroup::CgroupVersion) -> &'static str {
@@ -373,8 +419,65 @@ pub fn json_value(r: &Report) -> Value {
         "nmt": nmt,
         "since_previous_ms": r.since_previous_ms,
         "sample_micros": r.sample_micros,
+        "auto_trim": r.auto_trim.as_ref().map(|t| json!({
+            "retained_free_bytes": t.retained_free,
+            "rss_before_bytes": t.rss_before,
+            "rss_after_bytes": t.rss_after,
+        })),
+        "diagnosis": r.diagnosis.as_ref().map(|d| json!({
+            "window_seconds": d.window_seconds,
+            "samples": d.samples,
+            "growth": d.growth.iter().map(|g| json!({
+                "id": g.id,
+                "bytes": g.bytes,
+                "bytes_per_minute": g.bytes_per_minute,
+                "steady": g.steady,
+            })).collect::<Vec<_>>(),
+            "drivers": d.drivers,
+            "seconds_to_limit": d.seconds_to_limit,
+            "verdicts": d.verdicts.iter().map(|v| json!({
+                "id": v.id,
+                "title": v.title,
+                "evidence": v.evidence,
+                "advice": v.advice,
+            })).collect::<Vec<_>>(),
+        })),
         "errors": r.errors,
     })
+}
+
+/// The sample history as one JSON object: `{"points": [...]}`, oldest
+/// first, each point with its time, RSS and tracked buckets by id.
+pub fn history_json(history: &crate::diagnosis::History) -> String {
+    let points: Vec<Value> = history
+        .points()
+        .map(|p| {
+            let buckets: Map<String, Value> = crate::diagnosis::TRACKED
+                .iter()
+                .zip(p.buckets.iter())
+                .map(|(id, v)| (id.to_string(), json!(v)))
+                .collect();
+            json!({
+                "time": iso_time(p.timestamp_ms),
+                "timestamp_ms": p.timestamp_ms,
+                "rss_bytes": p.rss,
+                "heap_used_bytes": p.heap_used,
+                "native_threads": p.native_threads,
+                "allocator_in_use_bytes": p.allocator_in_use,
+                "fragmentation": round4(p.fragmentation),
+                "container_usage_bytes": p.container_usage,
+                "container_limit_bytes": p.container_limit,
+                "buckets": buckets,
+            })
+        })
+        .collect();
+    json!({
+        "points": points,
+        "recent_points_max": crate::diagnosis::RECENT_POINTS,
+        "older_points_max": crate::diagnosis::OLDER_POINTS,
+        "downsample": crate::diagnosis::DOWNSAMPLE,
+    })
+    .to_string()
 }
 
 fn round2(v: f64) -> f64 {

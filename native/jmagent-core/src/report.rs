@@ -60,6 +60,19 @@ pub struct Report {
     pub sample_micros: u64,
     /// Sources that could not be read; the report is then less detailed.
     pub errors: Vec<String>,
+    /// Trends and verdicts over the analysis window, once it is covered.
+    pub diagnosis: Option<crate::diagnosis::Diagnosis>,
+    /// What an automatic trim (`trim=auto`) did at this sample.
+    pub auto_trim: Option<AutoTrim>,
+}
+
+/// An automatic trim and its effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AutoTrim {
+    /// Retained-free bytes that triggered it.
+    pub retained_free: u64,
+    pub rss_before: u64,
+    pub rss_after: u64,
 }
 
 impl Report {
@@ -221,5 +234,7 @@ pub fn collect(
         changes: Vec::new(),
         sample_micros: started.elapsed().as_micros() as u64,
         errors,
+        diagnosis: None,
+        auto_trim: None,
     }
 }

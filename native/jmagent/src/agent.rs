@@ -14,12 +14,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use jmagent_core::allocator::{self, Detected};
+use jmagent_core::diagnosis::{self, History, Point};
 use jmagent_core::jvm::JvmSnapshot;
 use jmagent_core::ledger::JvmRanges;
 use jmagent_core::options::{format_duration, Action, Format, NmtMode, Options};
 use jmagent_core::procfs;
 use jmagent_core::render;
-use jmagent_core::report::{self, JvmPart, Report};
+use jmagent_core::report::{self, AutoTrim, JvmPart, Report};
 use jni::sys::{jint, JNIEnv, JavaVM, JavaVMAttachArgs, JNI_ERR, JNI_OK, JNI_VERSION_1_8};
 use jni::Env;
 
@@ -70,7 +71,19 @@ pub struct Agent {
     /// Periodic reports (and the final one) are written; false for an agent
     /// loaded by `jmcmd report` until a `start`, and after a `stop`.
     logging: AtomicBool,
+    history: Mutex<History>,
+    last_auto_trim: Mutex<Option<Instant>>,
+    /// Verdict ids of the latest diagnosis, to notify only new ones.
+    verdicts: Mutex<Vec<&'static str>>,
+    headroom_low: AtomicBool,
 }
+
+/// `trim=auto` acts when the allocator retains more than this share of RSS...
+const AUTO_TRIM_SHARE: u64 = 10;
+/// ...and at least this much.
+const AUTO_TRIM_MIN: u64 = 64 << 20;
+/// `trim=auto` acts at most this often.
+const AUTO_TRIM_GAP: Duration = Duration::from_secs(60);
 
 /// On-demand samples (MXBean reads) are taken at most this often.
 const MIN_ON_DEMAND_GAP: Duration = Duration::from_secs(1);
@@ -144,6 +157,10 @@ fn new_agent(vm: *mut JavaVM, options: Options) -> Option<Agent> {
         sampling: Mutex::new(()),
         jmx_registered: AtomicBool::new(false),
         logging: AtomicBool::new(true),
+        history: Mutex::new(History::default()),
+        last_auto_trim: Mutex::new(None),
+        verdicts: Mutex::new(Vec::new()),
+        headroom_low: AtomicBool::new(false),
     })
 }
 
@@ -430,6 +447,7 @@ impl Agent {
                     Format::Json => render::json(&r),
                 })
             }
+            Action::History => Ok(self.history_json()),
             Action::Trim => {
                 let before = rss_now().unwrap_or(0);
                 let released = jmx::trim_native_heap()?;
@@ -537,21 +555,20 @@ impl Agent {
     }
 
     /// Takes one sample; `env` is the caller's when it is a Java thread in
-    /// a native method, else the thread attaches for the sample.
-    pub fn sample(&self, final_report: bool, env: Option<&mut Env>) -> Arc<Report> {
+    /// a native method, else the thread attaches for the sample. Also runs
+    /// `trim=auto`, the diagnosis and the MXBean's notifications.
+    pub fn sample(&self, final_report: bool, mut env: Option<&mut Env>) -> Arc<Report> {
         let _serial = lock(&self.sampling);
         let started = Instant::now();
-        let nmt = lock(&self.options).nmt == NmtMode::Auto;
-        let part = match env {
-            Some(env) => self.jvm_part(env, nmt),
-            None => self
-                .with_env(|env| self.jvm_part(env, nmt))
-                .unwrap_or_else(|e| JvmPart {
-                    ranges: self.ranges.get().cloned().unwrap_or_default(),
-                    errors: vec![e],
-                    ..JvmPart::default()
-                }),
-        };
+        let options = lock(&self.options).clone();
+        let nmt = options.nmt == NmtMode::Auto;
+        let part = self
+            .with_env_or(&mut env, |env| self.jvm_part(env, nmt))
+            .unwrap_or_else(|e| JvmPart {
+                ranges: self.ranges.get().cloned().unwrap_or_default(),
+                errors: vec![e],
+                ..JvmPart::default()
+            });
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
         let mut r = report::collect(
             part,
@@ -561,6 +578,22 @@ impl Agent {
             final_report,
             started,
         );
+        if options.trim_auto && !final_report {
+            r.auto_trim = self.auto_trim(&r);
+        }
+        {
+            let mut history = lock(&self.history);
+            history.push(Point::from_report(&r));
+            r.diagnosis = diagnosis::diagnose(&history, options.window, std::process::id());
+        }
+        let notifications = self.notifications(&r);
+        if !notifications.is_empty() && self.jmx_registered.load(Ordering::Relaxed) {
+            let _ = self.with_env_or(&mut env, |env| {
+                for (kind, message, data) in &notifications {
+                    jmx::emit(env, kind, message, data);
+                }
+            });
+        }
         let mut latest = lock(&self.latest);
         if let Some(prev) = latest.as_ref() {
             r.compare_with(prev);
@@ -568,6 +601,89 @@ impl Agent {
         let r = Arc::new(r);
         *latest = Some(r.clone());
         r
+    }
+
+    /// `f` with the caller's env when there is one, else with this thread attached.
+    fn with_env_or<T>(
+        &self,
+        env: &mut Option<&mut Env>,
+        f: impl FnOnce(&mut Env) -> T,
+    ) -> Result<T, String> {
+        match env.as_deref_mut() {
+            Some(e) => Ok(f(e)),
+            None => self.with_env(f),
+        }
+    }
+
+    /// `trim=auto`: trims when the allocator retains more than
+    /// max(64 MiB, 10% of RSS) free, at most once a minute.
+    fn auto_trim(&self, r: &Report) -> Option<AutoTrim> {
+        let retained = r.ledger.get("malloc_retained_free")?;
+        if retained < AUTO_TRIM_MIN.max(r.ledger.rss / AUTO_TRIM_SHARE) {
+            return None;
+        }
+        let mut last = lock(&self.last_auto_trim);
+        if last.is_some_and(|t| t.elapsed() < AUTO_TRIM_GAP) {
+            return None;
+        }
+        *last = Some(Instant::now());
+        let before = rss_now()?;
+        allocator::trim(self.detected.kind).ok()?;
+        let after = rss_now()?;
+        Some(AutoTrim {
+            retained_free: retained,
+            rss_before: before,
+            rss_after: after,
+        })
+    }
+
+    /// Notifications for verdicts that are new since the previous sample,
+    /// and for headroom falling under 10% of the container limit.
+    fn notifications(&self, r: &Report) -> Vec<(&'static str, String, String)> {
+        let mut out = Vec::new();
+        let current: Vec<&'static str> = r
+            .diagnosis
+            .as_ref()
+            .map(|d| d.verdicts.iter().map(|v| v.id).collect())
+            .unwrap_or_default();
+        let mut known = lock(&self.verdicts);
+        if let Some(d) = &r.diagnosis {
+            for v in d.verdicts.iter().filter(|v| !known.contains(&v.id)) {
+                let data = serde_json::json!({
+                    "id": v.id, "title": v.title, "evidence": v.evidence, "advice": v.advice,
+                });
+                out.push((
+                    "jmagent.verdict",
+                    format!("{}: {}", v.id, v.title),
+                    data.to_string(),
+                ));
+            }
+        }
+        *known = current;
+        if let Some(c) = &r.container {
+            if let (Some(limit), Some(headroom)) = (c.limit, c.headroom()) {
+                let low = (headroom as f64) < limit as f64 * diagnosis::LOW_HEADROOM;
+                if low && !self.headroom_low.swap(true, Ordering::Relaxed) {
+                    out.push((
+                        "jmagent.headroom.low",
+                        format!(
+                            "headroom {} bytes below the container limit of {} bytes",
+                            headroom, limit
+                        ),
+                        serde_json::json!({"headroom_bytes": headroom, "limit_bytes": limit})
+                            .to_string(),
+                    ));
+                } else if !low {
+                    self.headroom_low.store(false, Ordering::Relaxed);
+                }
+            }
+        }
+        out
+    }
+
+    /// The sample history as JSON.
+    pub fn history_json(&self) -> String {
+        render::history_json(&lock(&self.history))
     }
 
     /// The latest sample if it is at most `max_age` old (or was taken less

@@ -200,6 +200,70 @@ extern "system" fn native_set_interval<'l>(
         .resolve::<ThrowRuntimeExAndDefault>()
 }
 
+extern "system" fn native_verdicts<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> jni::errors::Result<JString<'l>> {
+            let agent = agent::get().ok_or_else(no_agent)?;
+            let r = agent.latest_within(Duration::from_millis(5000), Some(env));
+            let text: String = r
+                .diagnosis
+                .iter()
+                .flat_map(|d| d.verdicts.iter())
+                .map(|v| format!("{}: {}\n", v.id, v.title))
+                .collect();
+            env.new_string(text)
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+extern "system" fn native_history<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> jni::errors::Result<JString<'l>> {
+            let agent = agent::get().ok_or_else(no_agent)?;
+            env.new_string(agent.history_json())
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
+}
+
+/// Sends a JMX notification through `NativeMemory.emit` (a no-op until the
+/// MXBean is registered). Failures are dropped: a notification is not worth
+/// disturbing the sample.
+pub fn emit(env: &mut Env, kind: &str, message: &str, data: &str) {
+    let Some(classes) = crate::probe::defined() else {
+        return;
+    };
+    let strings = (|| -> jni::errors::Result<_> {
+        Ok((
+            env.new_string(kind)?,
+            env.new_string(message)?,
+            env.new_string(data)?,
+        ))
+    })();
+    let Ok((k, m, d)) = strings else {
+        env.exception_clear();
+        return;
+    };
+    let r = env.call_static_method(
+        &classes.native_memory,
+        jni_str!("emit"),
+        jni_sig!("(Ljava/lang/String;Ljava/lang/String;Ljava/lang/String;)V"),
+        &[
+            jni::JValue::Object(&k),
+            jni::JValue::Object(&m),
+            jni::JValue::Object(&d),
+        ],
+    );
+    if r.is_err() && env.exception_check() {
+        let _ = take_exception(env, "NativeMemory.emit");
+    }
+}
+
 /// Binds `NativeMemory`'s native methods; runs once, when the class is defined.
 pub fn register_natives(env: &mut Env, class: &JClass) -> Result<(), String> {
     // SAFETY: each function pointer matches the Java signature next to it
@@ -230,6 +294,16 @@ pub fn register_natives(env: &mut Env, class: &JClass) -> Result<(), String> {
                 jni_str!("setInterval"),
                 jni_str!("(Ljava/lang/String;)V"),
                 native_set_interval as *mut c_void,
+            ),
+            NativeMethod::from_raw_parts(
+                jni_str!("verdicts"),
+                jni_str!("()Ljava/lang/String;"),
+                native_verdicts as *mut c_void,
+            ),
+            NativeMethod::from_raw_parts(
+                jni_str!("history"),
+                jni_str!("()Ljava/lang/String;"),
+                native_history as *mut c_void,
             ),
         ]
     };

@@ -123,6 +123,11 @@ pub fn classes(
     }))
 }
 
+/// The classes, once [`classes`] has run.
+pub fn defined() -> Option<&'static Classes> {
+    CLASSES.get()
+}
+
 fn string_result(
     env: &mut Env,
     value: jni::errors::Result<jni::JValueOwned>,

@@ -6,7 +6,24 @@ package io.jmagent;
  * the latest is older than {@link #MAX_AGE_MILLIS}, and at most one per
  * second, so reading never costs more than one sample.
  */
-public final class NativeMemory implements NativeMemoryMXBean {
+public final class NativeMemory extends javax.management.NotificationBroadcasterSupport
+        implements NativeMemoryMXBean {
+    /** Notification type: a verdict appeared (the message is its title, user data its JSON). */
+    public static final String VERDICT = "jmagent.verdict";
+
+    /** Notification type: headroom below the container limit dropped under 10% of the limit. */
+    public static final String HEADROOM_LOW = "jmagent.headroom.low";
+
+    private static volatile NativeMemory registered;
+
+    private final java.util.concurrent.atomic.AtomicLong sequence = new java.util.concurrent.atomic.AtomicLong();
+
+    private NativeMemory() {
+        super(new javax.management.MBeanNotificationInfo(
+            new String[] {VERDICT, HEADROOM_LOW},
+            javax.management.Notification.class.getName(),
+            "jmagent findings: a verdict appeared, or container headroom became low"));
+    }
     /** Documented bound on the age of the sample behind an attribute. */
     public static final long MAX_AGE_MILLIS = 5000;
 
@@ -58,6 +75,10 @@ public final class NativeMemory implements NativeMemoryMXBean {
 
     private static native void setInterval(String interval);
 
+    private static native String verdicts();
+
+    private static native String history();
+
     private static long figure(int index) {
         return figures(MAX_AGE_MILLIS)[index];
     }
@@ -94,6 +115,8 @@ public final class NativeMemory implements NativeMemoryMXBean {
     @Override public String getReportText() { return text(REPORT_TEXT, MAX_AGE_MILLIS); }
     @Override public String getReportJson() { return text(REPORT_JSON, MAX_AGE_MILLIS); }
     @Override public String getLogInterval() { return text(LOG_INTERVAL, MAX_AGE_MILLIS); }
+    @Override public String getVerdicts() { return verdicts(); }
+    @Override public String getHistoryJson() { return history(); }
     @Override public String sample() { return sampleNow(); }
     @Override public long trimNativeHeap() { return trim(); }
     @Override public void setLogInterval(String interval) { setInterval(interval); }
@@ -110,10 +133,24 @@ public final class NativeMemory implements NativeMemoryMXBean {
             return false;
         }
         try {
-            server.registerMBean(new NativeMemory(), name);
+            NativeMemory bean = new NativeMemory();
+            server.registerMBean(bean, name);
+            registered = bean;
             return true;
         } catch (javax.management.InstanceAlreadyExistsException raced) {
             return false;
         }
+    }
+
+    /** Called by the agent: sends a notification when the MXBean is registered. */
+    static void emit(String type, String message, String userData) {
+        NativeMemory bean = registered;
+        if (bean == null) {
+            return;
+        }
+        javax.management.Notification n = new javax.management.Notification(
+            type, OBJECT_NAME, bean.sequence.incrementAndGet(), System.currentTimeMillis(), message);
+        n.setUserData(userData);
+        bean.sendNotification(n);
     }
 }

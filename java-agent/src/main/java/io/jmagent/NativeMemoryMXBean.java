@@ -87,6 +87,12 @@ public interface NativeMemoryMXBean {
     /** The periodic log's interval, e.g. 60s; 0 = only at exit. Writable. */
     String getLogInterval();
 
+    /** Current findings, one per line ("id: title"), empty when there is none. */
+    String getVerdicts();
+
+    /** The sample history (see the README's history schema), as JSON. */
+    String getHistoryJson();
+
     /** Takes a fresh sample and returns its report as text. */
     String sample();
 

@@ -64,7 +64,7 @@ public final class Probe {
             com.sun.management.HotSpotDiagnosticMXBean diag =
                 ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
             for (String name : new String[] {"ThreadStackSize", "MaxDirectMemorySize", "NativeMemoryTracking",
-                                             "UseContainerSupport"}) {
+                                             "UseContainerSupport", "TrimNativeHeapInterval"}) {
                 try {
                     String value = diag.getVMOption(name).getValue();
                     out.append("option\t").append(name).append('\t').append(clean(value)).append('\n');
