@@ -7,8 +7,6 @@
 use jmagent_tests::*;
 use serde_json::Value;
 
-const MAJORS: [u32; 4] = [11, 17, 21, 25];
-
 /// Unexplained memory allowed in a steady state, as a share of RSS.
 const MAX_UNEXPLAINED: f64 = 0.10;
 
@@ -56,26 +54,6 @@ fn check_ledger(what: &str, r: &Value) {
             );
         }
     }
-}
-
-fn each_jdk(test: impl Fn(u32) + Sync) {
-    // Two JVMs at a time: the machine has two cores.
-    std::thread::scope(|s| {
-        for pair in MAJORS.chunks(2) {
-            let handles: Vec<_> = pair
-                .iter()
-                .map(|&major| {
-                    let test = &test;
-                    s.spawn(move || test(major))
-                })
-                .collect();
-            for h in handles {
-                if let Err(e) = h.join() {
-                    std::panic::resume_unwind(e);
-                }
-            }
-        }
-    });
 }
 
 #[test]

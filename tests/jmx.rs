@@ -6,8 +6,6 @@ use std::collections::HashMap;
 
 use jmagent_tests::*;
 
-const MAJORS: [u32; 4] = [11, 17, 21, 25];
-
 /// Every attribute of `NativeMemoryMXBean`.
 const ATTRIBUTES: &[&str] = &[
     "RssBytes",
@@ -45,25 +43,6 @@ const ATTRIBUTES: &[&str] = &[
     "Verdicts",
     "HistoryJson",
 ];
-
-fn each_jdk(test: impl Fn(u32) + Sync) {
-    std::thread::scope(|s| {
-        for pair in MAJORS.chunks(2) {
-            let handles: Vec<_> = pair
-                .iter()
-                .map(|&major| {
-                    let test = &test;
-                    s.spawn(move || test(major))
-                })
-                .collect();
-            for h in handles {
-                if let Err(e) = h.join() {
-                    std::panic::resume_unwind(e);
-                }
-            }
-        }
-    });
-}
 
 #[test]
 fn jconsole_style_client_reads_every_attribute_and_invokes_every_operation() {

@@ -430,3 +430,27 @@ pub fn assert_within(what: &str, actual: u64, expected: u64, tolerance: f64) {
         expected as f64 / MIB as f64
     );
 }
+
+/// The JDK matrix.
+pub const MAJORS: [u32; 4] = [11, 17, 21, 25];
+
+/// Runs `test` once per JDK of the matrix, two JVMs at a time (the
+/// machine has two cores); a failure on any JDK fails the caller.
+pub fn each_jdk(test: impl Fn(u32) + Sync) {
+    std::thread::scope(|s| {
+        for pair in MAJORS.chunks(2) {
+            let handles: Vec<_> = pair
+                .iter()
+                .map(|&major| {
+                    let test = &test;
+                    s.spawn(move || test(major))
+                })
+                .collect();
+            for h in handles {
+                if let Err(e) = h.join() {
+                    std::panic::resume_unwind(e);
+                }
+            }
+        }
+    });
+}
