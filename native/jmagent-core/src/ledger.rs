@@ -37,6 +37,31 @@ pub enum Basis {
     Derived,
 }
 
+/// Every bucket id the ledger can produce, in a fixed documented order
+/// (the MXBean's attribute indexes follow it). A ledger holds the subset its
+/// sources allow: `gc`, `jvm_other_mmap`, `jvm_malloc` and
+/// `native_library_malloc` need NMT, `jvm_and_native_malloc` is there
+/// without it.
+pub const BUCKET_IDS: &[&str] = &[
+    "java_heap",
+    "code_cache",
+    "thread_stacks",
+    "metaspace",
+    "class_space",
+    "gc",
+    "jvm_other_mmap",
+    "malloc_in_use",
+    "direct_buffers",
+    "jvm_malloc",
+    "native_library_malloc",
+    "jvm_and_native_malloc",
+    "malloc_retained_free",
+    "file_private",
+    "file_mapped",
+    "mapped_buffers",
+    "other_files",
+];
+
 /// One line of the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Bucket {
@@ -694,6 +719,39 @@ mod tests {
             .sum();
         assert!(heap.anonymous <= inside);
         assert_eq!(l.get("java_heap"), Some(inside));
+    }
+
+    #[test]
+    fn every_bucket_id_is_listed() {
+        let (status, mappings, sps) = captured();
+        let stats = AllocatorStats::default();
+        let jvm = crate::jvm::JvmSnapshot::default();
+        for nmt in [
+            None,
+            Some(
+                crate::nmt::parse_summary(include_str!("../tests/fixtures/nmt/summary-jdk17.txt"))
+                    .unwrap(),
+            ),
+        ] {
+            let l = build(&Inputs {
+                status: &status,
+                mappings: &mappings,
+                stack_pointers: &sps,
+                ranges: &JvmRanges::default(),
+                malloc_heaps: &[],
+                malloc_chunks: &[],
+                jvm: Some(&jvm),
+                nmt: nmt.as_ref(),
+                allocator: Some((AllocatorKind::Glibc, &stats)),
+            });
+            for b in &l.buckets {
+                assert!(
+                    BUCKET_IDS.contains(&b.id),
+                    "{} missing from BUCKET_IDS",
+                    b.id
+                );
+            }
+        }
     }
 
     #[test]

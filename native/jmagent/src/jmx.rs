@@ -10,6 +10,7 @@ use std::ffi::c_void;
 use std::time::Duration;
 
 use jmagent_core::allocator;
+use jmagent_core::ledger::BUCKET_IDS;
 use jmagent_core::options::{format_duration, parse_duration, Scale};
 use jmagent_core::render;
 use jmagent_core::report::Report;
@@ -20,27 +21,6 @@ use jni::{jni_sig, jni_str, Env, EnvUnowned, NativeMethod};
 
 use crate::agent;
 use crate::probe::{take_exception, Classes};
-
-/// Ledger buckets in the order of `NativeMemory`'s figure indexes 9 and up.
-const BUCKETS: &[&str] = &[
-    "java_heap",
-    "code_cache",
-    "thread_stacks",
-    "metaspace",
-    "class_space",
-    "gc",
-    "jvm_other_mmap",
-    "malloc_in_use",
-    "direct_buffers",
-    "jvm_malloc",
-    "native_library_malloc",
-    "jvm_and_native_malloc",
-    "malloc_retained_free",
-    "file_private",
-    "file_mapped",
-    "mapped_buffers",
-    "other_files",
-];
 
 /// `NativeMemory.figures()`: the numbers behind the numeric attributes, in
 /// the index order `NativeMemory` documents.
@@ -61,8 +41,9 @@ pub fn figures(r: &Report) -> Vec<i64> {
             .map_or(0.0, |a| a.fragmentation)
             .to_bits() as i64,
     ];
+    // Indexes 9 and up follow ledger::BUCKET_IDS.
     v.extend(
-        BUCKETS
+        BUCKET_IDS
             .iter()
             .map(|id| r.ledger.get(id).unwrap_or(0) as i64),
     );
