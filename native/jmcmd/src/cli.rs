@@ -38,6 +38,8 @@ Commands (jmcmd [--agent PATH] [--timeout T] <pid | part of main class> <command
           load the agent and start periodic logging, or give a running agent
           new options
   stop    stop periodic logging (the agent stays loaded)
+  history the agent's recent samples (the window its verdicts are drawn
+          from), as JSON
   help    this text, then the JVM's own diagnostic commands
   <Diagnostic.Command> [arguments]
           any diagnostic command of the JVM, as jcmd runs it (VM.version,
@@ -65,7 +67,7 @@ pub struct Args {
     /// every JVM that matches)
     pub target: Option<String>,
 
-    /// report, trim, start, stop, help, or a diagnostic command of the JVM,
+    /// report, trim, start, stop, history, help, or a diagnostic command of the JVM,
     /// then its key=value options (or the diagnostic command's arguments)
     #[arg(
         value_name = "COMMAND [OPTIONS]",
@@ -100,6 +102,7 @@ pub enum Action {
     Trim,
     Start,
     Stop,
+    History,
 }
 
 impl Action {
@@ -109,6 +112,7 @@ impl Action {
             Action::Trim => "trim",
             Action::Start => "start",
             Action::Stop => "stop",
+            Action::History => "history",
         }
     }
 
@@ -116,7 +120,7 @@ impl Action {
     fn accepted_keys(self) -> &'static [&'static str] {
         match self {
             Action::Report => &["format", "scale", "nmt"],
-            Action::Trim | Action::Stop => &[],
+            Action::Trim | Action::Stop | Action::History => &[],
             Action::Start => &[
                 "interval",
                 "log",
@@ -192,7 +196,7 @@ impl Args {
         let mut words = self.command.into_iter();
         let Some(name) = words.next() else {
             return Err(Error::Usage(format!(
-                "no command for '{target}': try 'jmcmd {target} help' (commands: report, trim, start, stop, help)"
+                "no command for '{target}': try 'jmcmd {target} help' (commands: report, trim, start, stop, history, help)"
             )));
         };
         let args: Vec<String> = words.collect();
@@ -201,6 +205,7 @@ impl Args {
             "trim" => Some(Action::Trim),
             "start" => Some(Action::Start),
             "stop" => Some(Action::Stop),
+            "history" => Some(Action::History),
             _ => None,
         };
         let command = match (action, name.as_str()) {

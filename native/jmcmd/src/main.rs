@@ -121,11 +121,24 @@ fn run_on(
         }
         Command::Diagnostic(line) => load::diagnostic(target, line, timeout),
         Command::Agent { action, options } => {
-            if *action == cli::Action::Stop && target.agent.is_none() {
-                return Ok(format!(
-                    "jmagent is not loaded in JVM {}: nothing to stop",
-                    target.pid
-                ));
+            // Loading the agent only to stop it or show an empty history
+            // would be pointless.
+            if target.agent.is_none() {
+                match action {
+                    cli::Action::Stop => {
+                        return Ok(format!(
+                            "jmagent is not loaded in JVM {}: nothing to stop",
+                            target.pid
+                        ))
+                    }
+                    cli::Action::History => {
+                        return Err(Error::CommandFailed(format!(
+                            "jmagent is not loaded in JVM {}: no history (jmcmd {} start)",
+                            target.pid, target.pid
+                        )))
+                    }
+                    _ => {}
+                }
             }
             let agent = AgentFile::locate(agent)?;
             let out = load::run_action(target, *action, options, &agent, timeout)?;

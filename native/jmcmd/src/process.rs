@@ -146,11 +146,21 @@ pub fn parse_maps(text: &str) -> Libraries {
         let name = path.rsplit('/').next().unwrap_or(path);
         if libs.libjvm.is_none() && name == "libjvm.so" {
             libs.libjvm = Some(path.to_string());
-        } else if libs.agent.is_none() && name.starts_with("libjmagent") && name.ends_with(".so") {
+        } else if libs.agent.is_none() && is_agent_name(name) {
             libs.agent = Some(path.to_string());
         }
     }
     libs
+}
+
+/// `libjmagent.so`, or a renamed copy `libjmagent-<version>.so` (but not
+/// other libraries whose names merely start alike, such as a
+/// `libjmagent_testlib.so`).
+fn is_agent_name(name: &str) -> bool {
+    name == "libjmagent.so"
+        || name
+            .strip_prefix("libjmagent-")
+            .is_some_and(|rest| rest.ends_with(".so"))
 }
 
 pub fn libraries(pid: u32) -> Result<Libraries> {
@@ -368,6 +378,13 @@ mod tests {
         );
         assert_eq!(libs.agent.as_deref(), Some("/tmp/jmagent-0/libjmagent.so"));
         assert_eq!(parse_maps("").libjvm, None);
+        let other = "7f0000002000-7f0000003000 r-xp 00000000 08:01 124 /x/libjmagent_testlib.so\n";
+        assert_eq!(parse_maps(other).agent, None);
+        let renamed = "7f0000002000-7f0000003000 r-xp 00000000 08:01 124 /opt/libjmagent-0.1.so\n";
+        assert_eq!(
+            parse_maps(renamed).agent.as_deref(),
+            Some("/opt/libjmagent-0.1.so")
+        );
     }
 
     #[test]
