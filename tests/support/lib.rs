@@ -454,3 +454,68 @@ pub fn each_jdk(test: impl Fn(u32) + Sync) {
         }
     });
 }
+
+/// `target/<profile>/jmcmd`, built by `cargo build --workspace` (and by
+/// `cargo test --workspace`, for the jmcmd crate's own tests).
+pub fn jmcmd_path() -> PathBuf {
+    let p = profile_dir().join("jmcmd");
+    assert!(
+        p.exists(),
+        "{} is missing: build it first (cargo build --release --workspace)",
+        p.display()
+    );
+    p
+}
+
+/// The `java` command line of a run of `main_class` (flags as in
+/// [`Run::spawn`], without the agent), for tests that start the JVM
+/// through another program such as `setpriv` or `unshare`.
+pub fn java_command_line(
+    major: u32,
+    main_class: &str,
+    jvm_flags: &[&str],
+    args: &[&str],
+) -> Vec<String> {
+    let mut line = vec![jdk(major).java().display().to_string()];
+    line.extend(native_access_flags(major));
+    line.extend(jvm_flags.iter().map(|s| s.to_string()));
+    line.push(format!("-Djava.library.path={}", testlib_dir().display()));
+    line.push("-cp".into());
+    line.push(classes().display().to_string());
+    line.push(main_class.into());
+    line.extend(args.iter().map(|s| s.to_string()));
+    line
+}
+
+/// Starts `argv` in `dir` with piped stdout and stderr, killed after
+/// `timeout` like a [`Run::spawn`] JVM.
+pub fn spawn_command(argv: &[String], dir: &Path, timeout: Duration) -> Running {
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} starts: {e}", argv[0]));
+    let pid = child.id();
+    let started = Instant::now();
+    let watchdog = std::thread::spawn(move || {
+        while started.elapsed() < timeout {
+            std::thread::sleep(Duration::from_millis(200));
+            // SAFETY: kill(pid, 0) only probes; the pid is our child until reaped.
+            if unsafe { libc::kill(pid as i32, 0) } != 0 {
+                return false;
+            }
+        }
+        // SAFETY: as above; the child has outlived its timeout.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        true
+    });
+    Running {
+        child,
+        watchdog,
+        timeout,
+        dir: dir.to_path_buf(),
+    }
+}
