@@ -864,3 +864,33 @@ fn a_main_class_name_selects_every_matching_jvm() {
         jvm.wait();
     }
 }
+
+#[test]
+fn a_jvm_started_with_the_agent_is_served_without_a_dynamic_load() {
+    each_jdk(|major| {
+        let what = format!("JDK {major} with -agentpath");
+        let mut jvm = Run::workload(major, "jmcmd-agentpath")
+            .agent_options(Some("interval=0"))
+            .arg("seconds=60")
+            .spawn();
+        jvm.wait_for_line("ready");
+        let pid = jvm.pid();
+        let p = pid.to_string();
+        let loaded = agent_mappings(pid);
+        assert_eq!(loaded.len(), 1, "{what}: {loaded:?}");
+        assert_eq!(listed(pid).unwrap()[2], "loaded", "{what}");
+        let r = jmcmd(&[&p, "report", "format=json"]);
+        assert_eq!(r.ok(&what).json(&what)["pid"], pid);
+        jmcmd(&[&p, "trim"]).ok(&what);
+        assert_eq!(agent_mappings(pid), loaded, "{what}: a second agent");
+        assert!(threads_named(pid, "jmagent-sampler") <= 1, "{what}");
+        assert_no_leftovers(&what, pid);
+        terminate(pid);
+        let out = jvm.wait();
+        assert!(
+            !out.stderr.contains("WARNING"),
+            "{what}: the JVM warned:\n{}",
+            out.stderr
+        );
+    });
+}
