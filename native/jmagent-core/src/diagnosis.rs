@@ -268,6 +268,11 @@ fn duration_text(seconds: u64) -> String {
     }
 }
 
+/// Share of the code cache in use from which it is called nearly full:
+/// with code cache flushing the JIT keeps some room, so occupancy stalls
+/// below 90% when it is starved.
+pub const CODE_CACHE_FULL: f64 = 0.8;
+
 /// Share of the limit below which headroom is called low.
 pub const LOW_HEADROOM: f64 = 0.10;
 /// Time to the limit below which the limit is "reached soon".
@@ -500,7 +505,7 @@ pub fn diagnose(history: &History, window: Duration, pid: u32) -> Option<Diagnos
     }
 
     // Code cache.
-    if last.code_cache_max > 0 && last.code_cache_used as f64 >= last.code_cache_max as f64 * 0.9 {
+    if last.code_cache_max > 0 && last.code_cache_used as f64 >= last.code_cache_max as f64 * CODE_CACHE_FULL {
         verdicts.push(Verdict {
             id: "code_cache_full",
             title: "the code cache is nearly full".into(),
