@@ -119,6 +119,43 @@ pub struct JvmPart {
     pub errors: Vec<String>,
 }
 
+/// With `JMAGENT_DEBUG_TIMING` set, prints how long each collection phase
+/// took to stderr: a diagnostic aid for the sampling cost.
+struct Phases {
+    on: bool,
+    last: Instant,
+    marks: Vec<(&'static str, u128)>,
+}
+
+impl Phases {
+    fn new(started: Instant) -> Phases {
+        Phases {
+            on: std::env::var_os("JMAGENT_DEBUG_TIMING").is_some(),
+            last: started,
+            marks: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, label: &'static str) {
+        if self.on {
+            let now = Instant::now();
+            self.marks.push((label, (now - self.last).as_micros()));
+            self.last = now;
+        }
+    }
+
+    fn print(&self) {
+        if self.on {
+            let parts: Vec<String> = self
+                .marks
+                .iter()
+                .map(|(l, us)| format!("{l} {us}us"))
+                .collect();
+            eprintln!("jmagent: sample phases: {}", parts.join(", "));
+        }
+    }
+}
+
 /// What the collectors keep from one sample to the next.
 #[derive(Debug, Default)]
 pub struct CollectorState {
@@ -136,6 +173,7 @@ pub fn collect(
     final_report: bool,
     started: Instant,
 ) -> Report {
+    let mut phase = Phases::new(started);
     let mut errors = jvm.errors;
     let mut snapshot = jvm.snapshot;
     if let Some(s) = &snapshot {
@@ -152,22 +190,27 @@ pub fn collect(
                 None
             }
         });
+    phase.mark("jvm");
     let status = procfs::read_status().unwrap_or_else(|e| {
         errors.push(e.to_string());
         ProcessStatus::default()
     });
+    phase.mark("status");
     let mappings = procfs::read_smaps().unwrap_or_else(|e| {
         errors.push(e.to_string());
         Vec::new()
     });
+    phase.mark("smaps");
     let stack_pointers: Vec<u64> = procfs::thread_stack_pointers()
         .into_iter()
         .filter_map(|(_, sp)| sp)
         .collect();
+    phase.mark("stacks");
     let container = cgroup::read_self().unwrap_or_else(|e| {
         errors.push(e.to_string());
         None
     });
+    phase.mark("cgroup");
     let stats = match allocator::stats(detected.kind) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -175,6 +218,7 @@ pub fn collect(
             None
         }
     };
+    phase.mark("allocator");
     let (malloc_heaps, malloc_chunks) = if detected.kind == AllocatorKind::Glibc {
         let heaps = allocator::glibc_arena_heaps(&mappings);
         // Mappings known to hold something else are not searched for chunks.
@@ -191,6 +235,7 @@ pub fn collect(
     } else {
         (Vec::new(), Vec::new())
     };
+    phase.mark("glibc_ranges");
     let inputs = Inputs {
         status: &status,
         mappings: &mappings,
@@ -203,6 +248,8 @@ pub fn collect(
         allocator: stats.as_ref().map(|s| (detected.kind, s)),
     };
     let ledger = ledger::build(&inputs);
+    phase.mark("ledger");
+    phase.print();
     // A diagnostic aid: how every anonymous mapping was classified.
     if let Some(path) = std::env::var_os("JMAGENT_DEBUG_MAPPINGS") {
         let _ = std::fs::write(path, ledger::explain_mappings(&inputs));
