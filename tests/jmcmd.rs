@@ -520,11 +520,17 @@ fn every_error_has_its_exit_code_and_one_line() {
             &["-XX:+DisableAttachMechanism", "-XX:-UsePerfData"],
         );
         let mut no_dynamic = spawn("jmcmd-nodynamic", &["-XX:-EnableDynamicAgentLoading"]);
+        let mut no_dynamic_with_agent = Run::workload(major, "jmcmd-nodynamic-agentpath")
+            .agent_options(Some("interval=0"))
+            .jvm_flag("-XX:-EnableDynamicAgentLoading")
+            .arg("seconds=120")
+            .spawn();
         let mut stopped = spawn("jmcmd-stopped", &[]);
         for jvm in [
             &mut disabled,
             &mut disabled_no_perf,
             &mut no_dynamic,
+            &mut no_dynamic_with_agent,
             &mut stopped,
         ] {
             jvm.wait_for_line("ready");
@@ -554,6 +560,16 @@ fn every_error_has_its_exit_code_and_one_line() {
         assert!(msg.contains("-agentpath:"), "{what}: {msg}");
         jmcmd(&[&p, "VM.version"]).ok(&what);
         assert!(agent_mappings(no_dynamic.pid()).is_empty());
+        // ... even to the agent it was started with: jmcmd says so.
+        let e = jmcmd(&[&no_dynamic_with_agent.pid().to_string(), "report"]);
+        let msg = e.fails_with(&what, 6);
+        assert!(msg.contains("MXBean"), "{what}: {msg}");
+
+        // No agent library where --agent says (only looked for when the
+        // JVM does not run the agent yet).
+        let e = jmcmd(&["--agent", "/nonexistent/libjmagent.so", &p, "report"]);
+        let msg = e.fails_with(&what, 9);
+        assert!(msg.contains("/nonexistent/libjmagent.so"), "{what}: {msg}");
         assert_no_leftovers(&what, no_dynamic.pid());
 
         // The agent's own error (its log file cannot be created) comes back.
@@ -617,7 +633,14 @@ fn every_error_has_its_exit_code_and_one_line() {
             assert!(msg.contains("permission denied"), "{what}: {msg}");
         }
 
-        for jvm in [disabled, disabled_no_perf, no_dynamic, stopped, fresh] {
+        for jvm in [
+            disabled,
+            disabled_no_perf,
+            no_dynamic,
+            no_dynamic_with_agent,
+            stopped,
+            fresh,
+        ] {
             terminate(jvm.pid());
             jvm.wait();
         }
@@ -724,6 +747,19 @@ fn another_users_jvm_when_run_as_root() {
             "{what}"
         );
         jmcmd(&["--agent", &hidden_agent, &p, "trim"]).ok(&what);
+        // The JVM's own user, without root: no credentials to switch, and
+        // --agent is not needed (nor read) once the JVM runs the agent.
+        let own = jmcmd_as(
+            Some(OTHER_USER),
+            &["--agent", &hidden_agent, &p, "report", "format=json"],
+        );
+        assert_eq!(own.ok(&what).json(&what)["pid"], pid);
+        assert!(
+            jmcmd_as(Some(OTHER_USER), &[])
+                .stdout
+                .contains(&format!("\n{p} ")),
+            "{what}: not listed for its user"
+        );
         // Not root and not the JVM's user: refused.
         let e = jmcmd_as(Some(NOBODY), &[&p, "report"]);
         e.fails_with(&what, 7);

@@ -29,8 +29,8 @@ pub enum Error {
     )]
     AttachDisabled { pid: u32, evidence: String },
     /// JDK 21+ started with `-XX:-EnableDynamicAgentLoading` refuses `load`.
-    #[error("JVM {pid} refuses to load agents at run time (it runs with -XX:-EnableDynamicAgentLoading): start it with -agentpath:{agent} instead")]
-    DynamicLoadingRefused { pid: u32, agent: String },
+    #[error("JVM {pid} refuses to load agents at run time (it runs with -XX:-EnableDynamicAgentLoading): {advice}")]
+    DynamicLoadingRefused { pid: u32, advice: String },
     /// The OS refused an operation on the JVM (another user's process, a
     /// socket or file jmcmd may not open).
     #[error("permission denied: {0}")]

@@ -186,10 +186,15 @@ pub fn parse_load_reply(reply: &Reply) -> LoadReply {
 /// The library path the target will `dlopen`, copying the library into
 /// the target's `/tmp` when it cannot reach jmcmd's. Runs with the target's
 /// credentials; `bytes` were read before switching to them.
-fn library_for_target(target: &Target, agent: &AgentFile, bytes: Option<&[u8]>) -> Result<String> {
+fn library_for_target(
+    target: &Target,
+    agent: Option<&AgentFile>,
+    bytes: Option<&[u8]>,
+) -> Result<String> {
     if let Some(loaded) = &target.agent {
         return Ok(loaded.clone());
     }
+    let agent = agent.expect("located when the target has no agent");
     let readable = std::fs::File::open(&agent.path).is_ok();
     if !target.foreign_root && readable {
         return Ok(agent.path.display().to_string());
@@ -252,22 +257,27 @@ fn stage_copy(target: &Target, bytes: &[u8]) -> Result<String> {
 pub type ActionOutput = Option<String>;
 
 /// Runs `action` with `options` in the target through the agent.
+/// `explicit` is `--agent`; the library is only looked for when the target
+/// does not run the agent already.
 pub fn run_action(
     target: &Target,
     action: Action,
     options: &str,
-    agent: &AgentFile,
+    explicit: Option<&Path>,
     timeout: Duration,
 ) -> Result<ActionOutput> {
+    let agent = match target.agent {
+        Some(_) => None,
+        None => Some(AgentFile::locate(explicit)?),
+    };
     // The library may not be readable under the target's uid: read it now.
-    let bytes = if target.agent.is_none() && (target.foreign_root || running_as_root()) {
-        Some(agent.read()?)
-    } else {
-        None
+    let bytes = match &agent {
+        Some(a) if target.foreign_root || running_as_root() => Some(a.read()?),
+        _ => None,
     };
     let _creds = Credentials::assume(target)?;
     let socket = attach::start_listener(target, timeout)?;
-    let library = library_for_target(target, agent, bytes.as_deref())?;
+    let library = library_for_target(target, agent.as_ref(), bytes.as_deref())?;
     let out = OutDir::create(target)?;
     let mut option_text = format!("action={}", action.name());
     if !options.is_empty() {
@@ -302,9 +312,14 @@ pub fn run_action(
             if message.contains("EnableDynamicAgentLoading")
                 || message.contains("Dynamic agent loading is not enabled")
             {
+                let advice = match &agent {
+                    Some(a) => format!("start it with -agentpath:{} instead", a.path.display()),
+                    // Started with -agentpath: attach 'load' is jmcmd's only way in.
+                    None => "jmcmd reaches the agent it runs only through attach; use the agent's periodic log or its MXBean, or restart the JVM without -XX:-EnableDynamicAgentLoading".into(),
+                };
                 return Err(Error::DynamicLoadingRefused {
                     pid: target.pid,
-                    agent: agent.path.display().to_string(),
+                    advice,
                 });
             }
             Err(Error::CommandFailed(format!(

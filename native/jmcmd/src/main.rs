@@ -20,7 +20,6 @@ use clap::Parser;
 
 use crate::cli::{Command, Config};
 use crate::error::{Error, Result, EXIT_OK};
-use crate::load::AgentFile;
 use crate::process::Target;
 
 fn main() -> ExitCode {
@@ -140,8 +139,7 @@ fn run_on(
                     _ => {}
                 }
             }
-            let agent = AgentFile::locate(agent)?;
-            let out = load::run_action(target, *action, options, &agent, timeout)?;
+            let out = load::run_action(target, *action, options, agent, timeout)?;
             Ok(out.unwrap_or_default())
         }
     }
