@@ -249,7 +249,7 @@ pub fn encode(command: &str, args: [&str; 3]) -> Result<Vec<u8>> {
         if a.len() > MAX_ARGUMENT || a.contains('\0') {
             return Err(Error::Usage(format!(
                 "attach argument is longer than {MAX_ARGUMENT} bytes: {}...",
-                &a[..a.len().min(60)]
+                a.chars().take(60).collect::<String>()
             )));
         }
         out.extend_from_slice(a.as_bytes());
@@ -353,6 +353,8 @@ mod tests {
         );
         assert!(encode("a-command-that-is-too-long", ["", "", ""]).is_err());
         assert!(encode("jcmd", [&"x".repeat(1025), "", ""]).is_err());
+        // Cut on a character boundary, never inside one.
+        assert!(encode("jcmd", [&"é".repeat(600), "", ""]).is_err());
     }
 
     #[test]
