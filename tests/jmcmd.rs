@@ -622,6 +622,31 @@ fn every_error_has_its_exit_code_and_one_line() {
             "{what}: {msg}"
         );
         assert_no_leftovers(&what, fp);
+        // Ctrl-C while waiting: exit 130, the trigger file removed too.
+        let child = Command::new(jmcmd_path())
+            .args(["--timeout", "30s", &fp.to_string(), "VM.version"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let trigger = PathBuf::from(format!("/proc/{fp}/cwd/.attach_pid{fp}"));
+        let waiting = Instant::now();
+        while !trigger.exists() && waiting.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(trigger.exists(), "{what}: jmcmd made no trigger file");
+        // SAFETY: jmcmd is our child, not yet reaped.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let jpid = child.id();
+        let out = child.wait_with_output().unwrap();
+        JMCMD_PIDS.lock().unwrap().push(jpid);
+        assert_eq!(
+            out.status.code(),
+            Some(130),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_no_leftovers(&what, fp);
         // SAFETY: as above.
         unsafe { libc::kill(fp as i32, libc::SIGCONT) };
 
