@@ -296,10 +296,7 @@ pub fn run_action(
     match parse_load_reply(&reply) {
         LoadReply::Returned(0) => Ok(out.read()?),
         LoadReply::Returned(code) => {
-            let message = out
-                .read()?
-                .map(|m| m.trim().to_string())
-                .filter(|m| !m.is_empty());
+            let message = out.read()?.map(|m| one_line(&m)).filter(|m| !m.is_empty());
             Err(Error::CommandFailed(message.unwrap_or_else(|| {
                 format!(
                     "the agent in JVM {} failed ({action}: return code {code}); its stderr says why",
