@@ -505,7 +505,9 @@ pub fn diagnose(history: &History, window: Duration, pid: u32) -> Option<Diagnos
     }
 
     // Code cache.
-    if last.code_cache_max > 0 && last.code_cache_used as f64 >= last.code_cache_max as f64 * CODE_CACHE_FULL {
+    if last.code_cache_max > 0
+        && last.code_cache_used as f64 >= last.code_cache_max as f64 * CODE_CACHE_FULL
+    {
         verdicts.push(Verdict {
             id: "code_cache_full",
             title: "the code cache is nearly full".into(),

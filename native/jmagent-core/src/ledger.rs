@@ -430,6 +430,15 @@ pub fn build(inputs: &Inputs) -> Ledger {
                 malloc_in_use = Some(arena_in_use + mmapped);
                 retained_free = stats.retained_free;
             }
+            // Direct buffers are malloc'ed and written (zeroed) by the JDK:
+            // when the chunk search missed some of them this sample, their
+            // bytes are in the unclassified memory.
+            let direct = jvm.map_or(0, |j| j.direct_buffers().1);
+            if let Some(in_use) = malloc_in_use.as_mut() {
+                if *in_use < direct {
+                    *in_use += left.take(direct - *in_use);
+                }
+            }
         } else {
             // mimalloc reports committed memory as in use (free included).
             malloc_in_use = Some(left.take(stats.in_use));

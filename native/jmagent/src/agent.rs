@@ -133,15 +133,10 @@ fn parse_options(text: &str) -> Option<Options> {
     }
 }
 
-fn new_agent(vm: *mut JavaVM, options: Options) -> Option<Agent> {
-    let sink = match Sink::open(&options.log) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("jmagent: {e}");
-            return None;
-        }
-    };
-    Some(Agent {
+/// A new agent; the error names what went wrong (e.g. the log file).
+fn new_agent(vm: *mut JavaVM, options: Options) -> Result<Agent, String> {
+    let sink = Sink::open(&options.log)?;
+    Ok(Agent {
         vm: Vm(vm),
         options: Mutex::new(options),
         sink: Mutex::new(sink),
@@ -195,8 +190,12 @@ pub unsafe fn on_load(vm: *mut JavaVM, text: &str) -> jint {
             return JNI_ERR;
         }
     };
-    let Some(agent) = new_agent(vm, options) else {
-        return JNI_ERR;
+    let agent = match new_agent(vm, options) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("jmagent: {e}");
+            return JNI_ERR;
+        }
     };
     if AGENT.set(agent).is_err() {
         eprintln!("jmagent: loaded twice at start-up; the first -agentpath wins");
@@ -290,7 +289,7 @@ unsafe fn attach_action(vm: *mut JavaVM, options: Options) -> Result<String, Str
             let jvmti = unsafe { Jvmti::from_vm(vm) }.map_err(|e| e.to_string())?;
             // Loaded for a report or a trim: no periodic logging until a start.
             let logging = options.action == Action::Start;
-            let agent = new_agent(vm, options.clone()).ok_or("cannot start the agent")?;
+            let agent = new_agent(vm, options.clone())?;
             agent.logging.store(logging, Ordering::Relaxed);
             if AGENT.set(agent).is_ok() {
                 jvmti
