@@ -943,6 +943,7 @@ mod tests {
         let h = std::thread::spawn(move || {
             let marker = 0u8;
             let local = std::ptr::addr_of!(marker) as u64;
+            // SAFETY: gettid has no preconditions.
             tx.send((unsafe { libc::gettid() } as u32, local)).unwrap();
             // Blocked in a futex/nanosleep until the test is done looking.
             let _ = done_rx.recv_timeout(std::time::Duration::from_secs(30));
@@ -974,6 +975,7 @@ mod tests {
         done_tx.send(()).unwrap();
         h.join().unwrap();
         // The caller itself is running, so it has no stack pointer to report.
+        // SAFETY: gettid has no preconditions.
         let me = unsafe { libc::gettid() } as u32;
         let mine = thread_stack_pointers().into_iter().find(|(t, _)| *t == me);
         println!("calling thread {me}: {mine:?}");
