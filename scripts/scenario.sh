@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Runs one scenario workload (examples/src/io/jmagent/examples/scenarios, one
+# per verdict of the agent's diagnosis, see examples/README.md) with the agent.
+#
+#   scripts/scenario.sh <Name> [agent options] [-- [JVM flags] [scenario arguments]]
+#
+# e.g. scripts/scenario.sh Fragmentation format=json,window=10s -- -Xlog:gc seconds=30
+#
+# Builds the agent (cargo build --release -p jmagent), compiles the examples
+# with javac --release 11 into target/scenarios/classes, builds the JNI test
+# library (tests/native/testlib.c) into target/scenarios if it is missing or
+# older than its source, and runs the scenario with
+# -agentpath:target/release/libjmagent.so=interval=2s,<agent options> (their
+# own interval= replaces 2s), -Xmx256m
+# and the scenario's own JVM flags (the case below). After `--`, words that
+# start with '-' are extra JVM flags (after the scenario's, so they win) and
+# the others are the scenario's key=value arguments (seconds=N, ...).
+# JDK 17 by default; JAVA_HOME overrides (scripts/jdks.sh list).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() {
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+[ $# -ge 1 ] || usage
+name=$1
+shift
+
+# Each scenario's JVM flags.
+case "$name" in
+  Healthy|NativeLibraryGrowth|ThreadGrowth|MetaspaceGrowth|MappedFileGrowth|HeapGrowth)
+    flags=() ;;
+  Fragmentation)
+    # RawMemory uses jdk.internal.misc.Unsafe (silent on every JDK) instead of
+    # sun.misc.Unsafe, which warns on JDK 24+.
+    flags=(--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED) ;;
+  DirectBufferGrowth)
+    flags=(-XX:MaxDirectMemorySize=256m) ;;
+  CodeCacheFull)
+    # A small code cache that stays full: no eviction of cold methods, and C1
+    # keeps its usual thresholds until the cache is 99% full.
+    flags=(-XX:ReservedCodeCacheSize=16m -XX:-SegmentedCodeCache -XX:-UseCodeCacheFlushing
+           -XX:IncreaseFirstTierCompileThresholdAt=99) ;;
+  ContainerLimit)
+    flags=(-XX:MaxDirectMemorySize=1g) ;;
+  -h|--help) usage ;;
+  *)
+    echo "scenario.sh: unknown scenario '$name' (accepted: Healthy, Fragmentation, NativeLibraryGrowth," \
+         "DirectBufferGrowth, ThreadGrowth, MetaspaceGrowth, CodeCacheFull, MappedFileGrowth, HeapGrowth," \
+         "ContainerLimit)" >&2
+    exit 2 ;;
+esac
+
+opts=
+if [ $# -ge 1 ] && [ "$1" != "--" ]; then
+  opts=$1
+  shift
+fi
+# interval=2s unless the options give one (the agent refuses a key given twice).
+case ",$opts" in
+  *,interval=*) ;;
+  *) opts="interval=2s${opts:+,$opts}" ;;
+esac
+jvm_extra=()
+scenario_args=()
+if [ $# -ge 1 ]; then
+  [ "$1" = "--" ] || usage
+  shift
+  for a in "$@"; do
+    case "$a" in
+      -*) jvm_extra+=("$a") ;;
+      *) scenario_args+=("$a") ;;
+    esac
+  done
+fi
+
+java_home=${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}
+out=target/scenarios
+cargo build --release -q -p jmagent
+mkdir -p "$out/classes"
+"$java_home/bin/javac" --release 11 -d "$out/classes" $(find examples/src -name '*.java')
+if [ ! -f "$out/libjmagent_testlib.so" ] || [ tests/native/testlib.c -nt "$out/libjmagent_testlib.so" ]; then
+  inc="$java_home/include"
+  if [ -d "$inc" ]; then
+    gcc -shared -fPIC -O2 -I"$inc" -I"$inc/linux" -o "$out/libjmagent_testlib.so" tests/native/testlib.c
+  fi
+fi
+exec "$java_home/bin/java" -agentpath:"$PWD/target/release/libjmagent.so=$opts" \
+  -Xmx256m ${flags[@]+"${flags[@]}"} ${jvm_extra[@]+"${jvm_extra[@]}"} \
+  -Djava.library.path="$out" -cp "$out/classes" \
+  "io.jmagent.examples.scenarios.$name" ${scenario_args[@]+"${scenario_args[@]}"}
