@@ -6,16 +6,18 @@
 # measured in the same run; progress and the tools' own output go to stderr
 # and target/bench/.
 #
-#   scripts/bench.sh            # ~12 minutes on 2 cores
-#   scripts/bench.sh --quick    # ~3 minutes, fewer runs and samples
+#   scripts/bench.sh            # ~10 minutes on 2 cores
+#   scripts/bench.sh --quick    # ~2 minutes, fewer runs and samples
 #
 # Tools: hyperfine (installed with apt-get when missing), /usr/bin/time -v
-# (package time), python3 (statistics, JSON), the JDK (JAVA_HOME, default
-# /usr/lib/jvm/java-17-openjdk-amd64), and the harnesses in
-# examples/src/io/jmagent/examples/bench/. Ratios compare commands measured
-# side by side in the same run: hyperfine runs them in rounds (every command
-# once per round, several rounds), so load that comes and goes hits them
-# alike; brackets are 95% bootstrap intervals of the ratio of medians.
+# (package time), python3 (statistics, JSON, /proc), the JDK's java and jcmd
+# (JAVA_HOME, default /usr/lib/jvm/java-17-openjdk-amd64), and the harnesses
+# in examples/src/io/jmagent/examples/bench/. Ratios compare commands
+# measured side by side in the same run: hyperfine runs them in rounds
+# (every command once per round, several rounds), so load that comes and
+# goes hits them alike; brackets are 95% bootstrap intervals of the ratio of
+# medians. The agent and jmcmd are copied to target/bench/bin first, so a
+# concurrent rebuild of target/release does not change them mid-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +25,7 @@ quick=0
 for arg in "$@"; do
     case $arg in
         --quick) quick=1 ;;
-        -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench.sh: unknown argument '$arg' (accepted: --quick)" >&2; exit 2 ;;
     esac
 done
@@ -48,6 +50,7 @@ command -v python3 >/dev/null || { echo "bench.sh: python3 is needed" >&2; exit 
 [ -x "$java" ] || { echo "bench.sh: no JDK at $java_home (set JAVA_HOME)" >&2; exit 1; }
 
 # --- build ---------------------------------------------------------------------
+built_from="git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- native java-agent Cargo.toml Cargo.lock 2>/dev/null || echo ' + uncommitted changes in native/, java-agent/ or Cargo files')"
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/classes" "$out/logs" "$out/hf"
 say "cargo build --release --workspace"
@@ -73,15 +76,15 @@ cp=$out/classes
 if [ $quick = 1 ]; then
     start_rounds=5 start_runs=4          # 20 runs each
     sample_count=50                      # samples per case (figure 2)
-    own_samples=1000                     # figure 3
-    churn_rounds=400 tp_rounds=5 tp_runs=1
+    own_samples=1000 jit_samples=1000    # figure 3
+    churn_rounds=400 tp_rounds=8 tp_runs=1
     client_runs=10 rss_runs=3
     frag_seconds=40
 else
     start_rounds=10 start_runs=3         # 30 runs each
     sample_count=300
-    own_samples=10000
-    churn_rounds=1000 tp_rounds=12 tp_runs=1
+    own_samples=10000 jit_samples=2000
+    churn_rounds=2000 tp_rounds=12 tp_runs=1
     client_runs=20 rss_runs=5
     frag_seconds=130
 fi
@@ -143,6 +146,15 @@ def ms(x):
     return f"{x * 1000:.1f} ms" if x < 10 else f"{x:.2f} s"
 
 
+def verdict(lo, hi, target):
+    """A ratio target against the ratio's 95% interval."""
+    if hi <= target:
+        return "met"
+    if lo > target:
+        return "**missed**"
+    return "not resolved (the interval straddles the target)"
+
+
 def fmt_ratio(r, lo, hi):
     return f"{r:.3f}× [{lo:.3f}–{hi:.3f}]"
 
@@ -157,7 +169,35 @@ def startup():
         r = median(x) / median(base)
         lo, hi = ratio_ci(base, x)
         row(1, f"start-up, {name}", f"{ms(median(x))} (median of {len(x)})", fmt_ratio(r, lo, hi),
-            f"≤ {target}×" if target else "", ("met" if r <= target else "**missed**") if target else "")
+            f"≤ {target}×" if target else "", verdict(lo, hi, target) if target else "")
+
+
+def startup_split(runs):
+    """Figure 1, split: launch to the end of main (Hello prints the wall
+    clock there) and end of main to the process's end, interleaved runs."""
+    java, agent, cp = sys.argv[3], sys.argv[4], sys.argv[5]
+    hello = ["-cp", cp, "io.jmagent.examples.bench.Hello", "clock"]
+    cmds = [("no agent", [java] + hello), ("jmagent (default options)", [java, f"-agentpath:{agent}"] + hello),
+            ("NMT summary, no agent", [java, "-XX:NativeMemoryTracking=summary"] + hello)]
+    main, exit_ = {n: [] for n, _ in cmds}, {n: [] for n, _ in cmds}
+    for _ in range(runs):
+        for name, argv in cmds:
+            t0 = time.time()
+            out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=True).stdout
+            t1 = time.time()
+            end_main = int(out.split()[1]) / 1e6
+            main[name].append(end_main - t0)
+            exit_[name].append(t1 - end_main)
+    base = main["no agent"]
+    for name, target in (("jmagent (default options)", 1.05), ("NMT summary, no agent", None)):
+        x = main[name]
+        r = median(x) / median(base)
+        lo, hi = ratio_ci(base, x)
+        row(1, f"launch to end of `main` only (clock printed by `main`), {name}; no agent: {ms(median(base))}",
+            f"{ms(median(x))} (median of {len(x)})", fmt_ratio(r, lo, hi), f"≤ {target}×" if target else "",
+            verdict(lo, hi, target) if target else "")
+    note("figure 1: end of `main` to the end of the process (median of %d interleaved runs): " % runs +
+         ", ".join(f"{n} {ms(median(v))}" for n, v in exit_.items()))
 
 
 def read_reports(path):
@@ -227,7 +267,12 @@ def sample_cost(label, count, target):
     JVM's smaps from here to time it."""
     argv = sys.argv[sys.argv.index("--") + 1:]
     log = [a for a in argv if "log=" in a][0].split("log=")[1].split(",")[0]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    # JMAGENT_DEBUG_TIMING (when the agent has it): one line per sample on
+    # stderr with the time of each collection phase.
+    err_path = log + ".stderr"
+    err = open(err_path, "w")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, text=True,
+                            env=dict(os.environ, JMAGENT_DEBUG_TIMING="1"))
     try:
         ready = wait_line(proc, "ready")
         parts = ready.split()
@@ -239,11 +284,36 @@ def sample_cost(label, count, target):
                 break
             time.sleep(0.25)
         smaps = read_time(f"/proc/{proc.pid}/smaps")
+        tasks = glob.glob(f"/proc/{proc.pid}/task/*/syscall")
+        sc = []
+        for _ in range(20):
+            t = time.perf_counter()
+            for path in tasks:
+                try:
+                    with open(path, "rb") as f:
+                        f.read()
+                except OSError:
+                    pass
+            sc.append(time.perf_counter() - t)
+        syscall = median(sc)
         mappings = sum(1 for l in open(f"/proc/{proc.pid}/maps"))
         rss = vmrss(proc.pid)
     finally:
         stop(proc)
+        err.close()
     rs = [r for r in read_reports(log) if r["timestamp_ms"] >= ready_ms and not r["final"]][3:3 + count]
+    phase_lines = [l.split("sample phases:", 1)[1] for l in open(err_path) if "sample phases:" in l]
+    phase_lines = phase_lines[-(count + 1):-1]  # the samples measured, not the final report
+    phases = {}
+    for l in phase_lines:
+        for part in l.split(","):
+            m = re.match(r"\s*(\S+) (\d+)us", part)
+            if m:
+                phases.setdefault(m.group(1), []).append(int(m.group(2)))
+    if phases:
+        note(f"figure 2, {label}: where a sample's time goes (JMAGENT_DEBUG_TIMING, median per phase over "
+             f"{len(phase_lines)} samples): " + ", ".join(f"{k} {median(v) / 1000:.2f} ms" for k, v in phases.items()) +
+             " (jvm = attaching the sampler thread, the MXBean probe and NMT)")
     if not rs:
         row(2, f"one sample, {label}", "no samples in the log", "", "", "")
         return
@@ -257,7 +327,8 @@ def sample_cost(label, count, target):
     row(2, f"one sample, {label} (glibc: {chunks:,.0f} free chunks, {arenas:.0f} arenas; RSS {rss / MIB:.0f} MiB)",
         f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (n={len(us)})", "", f"p50 ≤ {target} ms" if target else "", met)
     note(f"figure 2, {label}: reading this JVM's /proc/PID/smaps ({mappings} mappings, RSS {rss / MIB:.0f} MiB) "
-         f"from outside takes {smaps * 1000:.2f} ms (median of 20 reads)")
+         f"from outside takes {smaps * 1000:.2f} ms, and the {len(tasks)} threads' /proc/PID/task/*/syscall "
+         f"{syscall * 1000:.2f} ms (medians of 20 reads)")
 
 
 def malloc_walk(threads, blocks):
@@ -378,27 +449,137 @@ def own_memory(samples, jmcmd):
              f"{rb['jvm']['heap_committed_bytes'] / MIB:.0f} committed (garbage the agent's Java probe leaves until a GC)")
 
 
+def smaps_groups(pid, heap):
+    """Resident KiB of a process by kind of mapping: the Java heap (the
+    address range `heap`), file mappings by file name, [heap] (glibc's main
+    arena), executable anonymous memory (code cache), other anonymous."""
+    groups, cur = {}, None
+    for line in open(f"/proc/{pid}/smaps"):
+        m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$", line)
+        if m:
+            path = m.group(4).strip()
+            lo, hi = int(m.group(1), 16), int(m.group(2), 16)
+            if heap and heap[0] <= lo and hi <= heap[1]:
+                cur = "Java heap"
+            elif path.startswith("/"):
+                cur = os.path.basename(path.split(" (deleted)")[0])
+            elif path:
+                cur = path
+            elif "x" in m.group(3):
+                cur = "anonymous executable (code cache)"
+            else:
+                cur = "other anonymous (malloc arenas, metaspace, GC, stacks)"
+            continue
+        if line.startswith("Rss:") and cur is not None:
+            groups[cur] = groups.get(cur, 0) + int(line.split()[1])
+    return groups
+
+
+def own_memory_why():
+    """Figure 3, what the start-up difference is made of: the same pair of
+    JVMs, both with NMT summary, compared by NMT category (jcmd) and by kind
+    of mapping (smaps) 6 s after launch."""
+    java, jcmd, agent, cp = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+    wl = ["-XX:NativeMemoryTracking=summary", "-cp", cp, "io.jmagent.examples.Workload", "seconds=3600"]
+    log = os.path.join(OUT, "logs", "own-memory-nmt.json")
+    base = subprocess.Popen([java] + wl, stdout=subprocess.PIPE, text=True)
+    withp = subprocess.Popen([java, f"-agentpath:{agent}=interval=1s,format=json,log={log},jmx_delay=1s"] + wl,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        wait_line(base, "ready")
+        wait_line(withp, "ready")
+        time.sleep(6)
+        nmt = {}
+        for p in (base, withp):
+            text = subprocess.run([jcmd, str(p.pid), "VM.native_memory", "summary"], stdout=subprocess.PIPE, text=True).stdout
+            cats = {}
+            for m in re.finditer(r"^-\s+(.+?) \(reserved=\d+KB, committed=(\d+)KB\)", text, re.M):
+                cats[m.group(1).strip()] = int(m.group(2))
+            t = re.search(r"^Total: reserved=\d+KB, committed=(\d+)KB", text, re.M)
+            cats["Total"] = int(t.group(1)) if t else 0
+            nmt[p.pid] = cats
+        sm = {}
+        for p in (base, withp):
+            text = subprocess.run([jcmd, str(p.pid), "GC.heap_info"], stdout=subprocess.PIPE, text=True).stdout
+            m = re.search(r"\[(0x[0-9a-f]+), (0x[0-9a-f]+)\)", text)
+            sm[p.pid] = smaps_groups(p.pid, (int(m.group(1), 16), int(m.group(2), 16)) if m else None)
+        rss = {p.pid: vmrss(p.pid) for p in (base, withp)}
+    finally:
+        stop(withp)
+        stop(base)
+
+    def diff(a, b, top=6):
+        d = sorted(((b.get(k, 0) - a.get(k, 0), k) for k in set(a) | set(b)), reverse=True)
+        return ", ".join(f"{k} {v / 1024:+.1f}" for v, k in d[:top] if v >= 100)
+    note(f"figure 3, what the start-up difference is made of (a second pair of JVMs, both with NMT summary, 6 s after "
+         f"launch; RSS difference {(rss[withp.pid] - rss[base.pid]) / MIB:+.1f} MiB): by NMT category, committed MiB: "
+         f"{diff(nmt[base.pid], nmt[withp.pid])}; by kind of mapping, resident MiB: {diff(sm[base.pid], sm[withp.pid], 7)}")
+
+
+def own_memory_jit(samples):
+    """Figure 3, what the growth is made of: the agent at interval=1ms in
+    three JVMs side by side, with the default JIT (C1 and C2), C1 only, and
+    the interpreter only; each one's own reports at sample 5 and `samples`."""
+    java, agent, cp = sys.argv[2], sys.argv[3], sys.argv[4]
+    cases = [("default JIT (C1+C2)", []), ("C1 only (-XX:TieredStopAtLevel=1)", ["-XX:TieredStopAtLevel=1"]),
+             ("interpreter only (-Xint)", ["-Xint"])]
+    procs = []
+    for i, (name, flags) in enumerate(cases):
+        log = os.path.join(OUT, "logs", f"own-memory-jit-{i}.json")
+        p = subprocess.Popen([java] + flags + [f"-agentpath:{agent}=interval=1ms,format=json,log={log},jmx_delay=1s",
+                                               "-cp", cp, "io.jmagent.examples.Workload", "seconds=3600"],
+                             stdout=subprocess.DEVNULL)
+        procs.append((name, p, log))
+    deadline = time.time() + max(120, samples * 0.05)
+    try:
+        for _, p, log in procs:
+            while count_lines(log) < samples + 1 and time.time() < deadline:
+                time.sleep(0.2)
+    finally:
+        for _, p, _ in procs:
+            stop(p)
+    parts = []
+    for name, _, log in procs:
+        rs = [r for r in read_reports(log) if not r["final"]]
+        if len(rs) < 6:
+            continue
+        a, b = rs[4], rs[min(samples, len(rs)) - 1]
+
+        def get(r, k):
+            return next((x["bytes"] or 0 for x in r["buckets"] if x["id"] == k), 0) / MIB
+        parts.append(f"{name}: malloc_retained_free {get(a, 'malloc_retained_free'):.1f} -> {get(b, 'malloc_retained_free'):.1f}, "
+                     f"java_heap {get(a, 'java_heap'):.1f} -> {get(b, 'java_heap'):.1f}, code_cache "
+                     f"{get(a, 'code_cache'):.1f} -> {get(b, 'code_cache'):.1f}, RSS {a['rss_bytes'] / MIB:.1f} -> {b['rss_bytes'] / MIB:.1f} "
+                     f"(sample_micros p50 {pct([r['sample_micros'] for r in rs[5:b['sequence']]], 50) / 1000:.2f} ms)")
+    note(f"figure 3, what the growth is made of: the agent's own reports at sample 5 and sample {samples:,} (interval=1ms, "
+         f"three JVMs side by side), MiB: " + "; ".join(parts))
+
+
 def throughput():
     t = pooled("throughput")
     cpu = {}
     for name in t:
         path = os.path.join(OUT, "logs", "cpu-" + re.sub(r"[^a-z0-9]+", "-", name.lower()) + ".txt")
         cpu[name] = [sum(float(x) for x in l.split(",")) for l in open(path) if re.match(r"^[\d.]+,[\d.]+$", l.strip())]
-    base, cbase = t["no agent"], cpu["no agent"]
-    row(4, "native-allocation-heavy work (`NativeChurn`, 4 threads, fixed work), no agent: wall time; CPU time (user+sys)",
-        f"{ms(median(base))}; CPU {ms(median(cbase))} (medians of {len(base)})", "1", "", "")
+    work = {}
+    for name in t:
+        path = os.path.join(OUT, "logs", "work-" + re.sub(r"[^a-z0-9]+", "-", name.lower()) + ".txt")
+        work[name] = [float(l) / 1000 for l in open(path) if l.strip()]
+    base, cbase, wbase = t["no agent"], cpu["no agent"], work["no agent"]
+    row(4, "native-allocation-heavy work (`NativeChurn`, 4 threads, fixed work), no agent: process wall time (hyperfine); "
+        "work time inside the process (first to last round); CPU time (user+sys)",
+        f"wall {ms(median(base))}; work {ms(median(wbase))}; CPU {ms(median(cbase))} (medians of {len(base)})", "1", "", "")
     for name in ("jmagent interval=1s", "jmagent interval=100ms", "NMT summary, no agent"):
-        x, c = t[name], cpu[name]
+        x, c, w = t[name], cpu[name], work[name]
         r = median(x) / median(base)
         lo, hi = ratio_ci(base, x)
-        cr = median(c) / median(cbase)
-        clo, chi = ratio_ci(cbase, c)
         target = met = ""
         if name.endswith("=1s"):
             target = "wall < 1.01× (indistinguishable)"
             met = "met" if 0.99 < lo and hi < 1.01 else ("**missed**" if lo >= 1.01 else "not resolved (interval wider than ±1%)")
-        row(4, f"same work, {name}", f"{ms(median(x))}; CPU {ms(median(c))}",
-            f"wall {fmt_ratio(r, lo, hi)}; CPU {fmt_ratio(cr, clo, chi)}", target, met)
+        row(4, f"same work, {name}", f"wall {ms(median(x))}; work {ms(median(w))}; CPU {ms(median(c))}",
+            f"wall {fmt_ratio(r, lo, hi)}; work {fmt_ratio(median(w) / median(wbase), *ratio_ci(wbase, w))}; "
+            f"CPU {fmt_ratio(median(c) / median(cbase), *ratio_ci(cbase, c))}", target, met)
 
 
 def clients(jmcmd_rss, jcmd_rss):
@@ -408,7 +589,7 @@ def clients(jmcmd_rss, jcmd_rss):
     lo, hi = ratio_ci(b, a)
     row(5, "`jcmd <pid> VM.native_memory summary`, wall time", f"{ms(median(b))} (median of {len(b)})", "1", "", "")
     row(5, "`jmcmd <pid> report`, wall time", f"{ms(median(a))} (median of {len(a)})", fmt_ratio(r, lo, hi),
-        "≤ 0.2×", "met" if r <= 0.2 else "**missed**")
+        "≤ 0.2×", verdict(lo, hi, 0.2))
     ja = [int(x) for x in jmcmd_rss.split(",")]
     jb = [int(x) for x in jcmd_rss.split(",")]
     mr = median(ja) / median(jb)
@@ -478,12 +659,18 @@ if __name__ == "__main__":
         note(sys.argv[2])
     elif cmd == "startup":
         startup()
+    elif cmd == "startup-split":
+        startup_split(int(sys.argv[2]))
     elif cmd == "sample-cost":
         sample_cost(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]) if sys.argv[4] else None)
     elif cmd == "malloc-walk":
         malloc_walk(int(sys.argv[2]), int(sys.argv[3]))
     elif cmd == "own-memory":
         own_memory(int(sys.argv[5]), sys.argv[6])
+    elif cmd == "own-memory-jit":
+        own_memory_jit(int(sys.argv[5]))
+    elif cmd == "own-memory-why":
+        own_memory_why()
     elif cmd == "throughput":
         throughput()
     elif cmd == "clients":
@@ -522,6 +709,7 @@ rounds startup "$start_rounds" "$start_runs" 3 -- \
     -n "jmagent (default options)" "$java -agentpath:$agent $hello" \
     -n "NMT summary, no agent" "$java -XX:NativeMemoryTracking=summary $hello"
 py startup
+py startup-split $((start_rounds * start_runs)) "$java" "$agent" "$cp"
 # What the agent does at exit: the final report is one full sample.
 for i in 1 2 3 4 5; do
     "$java" -agentpath:"$agent=format=json,log=$out/logs/hello-$i.json" $hello >/dev/null
@@ -545,16 +733,18 @@ say "figure 3: the agent's own memory ($own_samples samples at interval=1ms)"
 jmcmd_bin=
 [ -x "$out/bin/jmcmd" ] && jmcmd_bin=$out/bin/jmcmd
 py own-memory "$java" "$agent" "$cp" "$own_samples" "$jmcmd_bin"
+py own-memory-why "$java" "$jcmd" "$agent" "$cp"
+py own-memory-jit "$java" "$agent" "$cp" "$jit_samples"
 
 # --- 4. throughput --------------------------------------------------------------------
 say "figure 4: throughput ($((tp_rounds * tp_runs)) runs each, NativeChurn rounds=$churn_rounds)"
-churn="-cp $cp io.jmagent.examples.bench.NativeChurn threads=4 rounds=$churn_rounds"
-cpu() { echo "/usr/bin/time -a -o $out/logs/cpu-$1.txt -f %U,%S $java"; } # CPU time of each run
+# Each run also appends its CPU time (/usr/bin/time) and its work time (NativeChurn log=).
+churn() { echo "/usr/bin/time -a -o $out/logs/cpu-$1.txt -f %U,%S $java ${2:-} -cp $cp io.jmagent.examples.bench.NativeChurn threads=4 rounds=$churn_rounds log=$out/logs/work-$1.txt"; }
 rounds throughput "$tp_rounds" "$tp_runs" 0 -- \
-    -n "no agent" "$(cpu no-agent) $churn" \
-    -n "jmagent interval=1s" "$(cpu jmagent-interval-1s) -agentpath:$agent=interval=1s $churn" \
-    -n "jmagent interval=100ms" "$(cpu jmagent-interval-100ms) -agentpath:$agent=interval=100ms $churn" \
-    -n "NMT summary, no agent" "$(cpu nmt-summary-no-agent) -XX:NativeMemoryTracking=summary $churn"
+    -n "no agent" "$(churn no-agent)" \
+    -n "jmagent interval=1s" "$(churn jmagent-interval-1s -agentpath:$agent=interval=1s)" \
+    -n "jmagent interval=100ms" "$(churn jmagent-interval-100ms -agentpath:$agent=interval=100ms)" \
+    -n "NMT summary, no agent" "$(churn nmt-summary-no-agent -XX:NativeMemoryTracking=summary)"
 py throughput
 
 # --- 5. jmcmd vs jcmd ---------------------------------------------------------------------
@@ -593,6 +783,6 @@ fi
 py note "run: $(date -u +%Y-%m-%dT%H:%MZ), $(( $(date +%s) - t_start )) s of measurement$([ $quick = 1 ] && echo ', --quick'); load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 jdk=$("$java" -version 2>&1 | sed -n 2p)
 echo "Machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r), $jdk"
-echo "Agent: git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- native java-agent 2>/dev/null || echo ' + uncommitted changes in native/ or java-agent/')"
+echo "Agent: built from $built_from"
 echo
 py table

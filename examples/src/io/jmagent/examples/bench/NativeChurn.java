@@ -1,5 +1,11 @@
 package io.jmagent.examples.bench;
 
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.zip.Deflater;
 
 /**
@@ -9,10 +15,12 @@ import java.util.zip.Deflater;
  * {@code Deflater} (zlib mallocs ~256 KiB of state, freed by {@code end()})
  * and mallocs then frees 64 blocks of mixed sizes (16 B to 64 KiB) through
  * {@code Unsafe}. The work does not depend on timing, so wall time measures
- * throughput.
+ * throughput. The time from the first round to the last (without the JVM's
+ * start-up and exit) is printed, and appended to the file {@code log} if
+ * given, in milliseconds.
  *
  * <pre>
- * java io.jmagent.examples.bench.NativeChurn [threads=4] [rounds=1000]
+ * java io.jmagent.examples.bench.NativeChurn [threads=4] [rounds=1000] [log=FILE]
  * </pre>
  */
 public final class NativeChurn {
@@ -20,7 +28,16 @@ public final class NativeChurn {
     }
 
     public static void main(String[] argv) throws Exception {
-        long[] a = Malloc.args(argv, new String[] {"threads", "rounds"}, new long[] {4, 1000});
+        String log = null;
+        List<String> rest = new ArrayList<>();
+        for (String arg : argv) {
+            if (arg.startsWith("log=")) {
+                log = arg.substring(4);
+            } else {
+                rest.add(arg);
+            }
+        }
+        long[] a = Malloc.args(rest.toArray(new String[0]), new String[] {"threads", "rounds"}, new long[] {4, 1000});
         int threads = (int) a[0];
         long rounds = a[1];
         byte[] input = new byte[64 << 10];
@@ -29,6 +46,7 @@ public final class NativeChurn {
             x = x * 6364136223846793005L + 1442695040888963407L;
             input[i] = (byte) ('a' + ((x >>> 60) & 7)); // compressible, not trivially
         }
+        long started = System.nanoTime();
         long[] out = new long[threads];
         Thread[] all = new Thread[threads];
         for (int t = 0; t < threads; t++) {
@@ -61,6 +79,11 @@ public final class NativeChurn {
             all[t].join();
             total += out[t];
         }
-        System.out.println("compressed " + total + " bytes");
+        double ms = (System.nanoTime() - started) / 1e6;
+        System.out.println("compressed " + total + " bytes in " + ms + " ms");
+        if (log != null) {
+            Files.write(Paths.get(log), (ms + "\n").getBytes(StandardCharsets.US_ASCII),
+                    StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        }
     }
 }
