@@ -32,23 +32,33 @@ fn profile_dir() -> PathBuf {
 /// `libjmagent.so` of the same profile as the tests: the newer of
 /// `target/<profile>/libjmagent.so` (what `cargo build` leaves) and
 /// `target/<profile>/deps/libjmagent.so` (what building this crate's
-/// dependency on the agent leaves).
+/// dependency on the agent leaves), copied once per test binary so that a
+/// build running meanwhile cannot swap it under a starting JVM.
 pub fn agent_path() -> PathBuf {
-    let candidates = [
-        profile_dir().join("libjmagent.so"),
-        profile_dir().join("deps/libjmagent.so"),
-    ];
-    candidates
-        .iter()
-        .filter_map(|p| Some((std::fs::metadata(p).ok()?.modified().ok()?, p.clone())))
-        .max()
-        .map(|(_, p)| p)
-        .unwrap_or_else(|| {
-            panic!(
-                "libjmagent.so is missing in {}: build it first (cargo build --release --workspace)",
-                profile_dir().display()
-            )
-        })
+    static COPY: OnceLock<PathBuf> = OnceLock::new();
+    COPY.get_or_init(|| {
+        let candidates = [
+            profile_dir().join("libjmagent.so"),
+            profile_dir().join("deps/libjmagent.so"),
+        ];
+        let newest = candidates
+            .iter()
+            .filter_map(|p| Some((std::fs::metadata(p).ok()?.modified().ok()?, p.clone())))
+            .max()
+            .map(|(_, p)| p)
+            .unwrap_or_else(|| {
+                panic!(
+                    "libjmagent.so is missing in {}: build it first (cargo build --release --workspace)",
+                    profile_dir().display()
+                )
+            });
+        let dir = scratch_root().join(format!("agent-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join("libjmagent.so");
+        std::fs::copy(&newest, &copy).expect("copy libjmagent.so");
+        copy
+    })
+    .clone()
 }
 
 /// A JDK of the matrix: its major version and home.

@@ -1,0 +1,191 @@
+//! The scenario suite (`examples/src/io/jmagent/examples/scenarios`): each
+//! workload run with the agent on real JVMs must produce its verdict within
+//! a bounded number of samples, and no other verdict in any report (a false
+//! alarm fails the test). The healthy workload, and fragmentation under
+//! jemalloc, must produce none.
+
+use std::collections::BTreeSet;
+
+use jmagent_tests::*;
+use serde_json::Value;
+
+/// Reports every 500 ms over a 10 s window: the window is covered after
+/// ~20 samples; the verdict must show up within 60 samples (30 s).
+const AGENT: &str = "interval=500ms,window=10s,format=json,jmx=off";
+const MAX_SAMPLES: usize = 60;
+
+struct Scenario {
+    class: &'static str,
+    jvm_flags: &'static [&'static str],
+    expected: &'static [&'static str],
+    /// Other verdicts that may also appear (documented per scenario).
+    tolerated: &'static [&'static str],
+    seconds: u32,
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        class: "Healthy",
+        jvm_flags: &[],
+        expected: &[],
+        tolerated: &[],
+        seconds: 24,
+    },
+    Scenario {
+        class: "Fragmentation",
+        jvm_flags: &[],
+        expected: &["allocator_fragmentation"],
+        tolerated: &[],
+        seconds: 36,
+    },
+    Scenario {
+        class: "NativeLibraryGrowth",
+        jvm_flags: &[],
+        expected: &["native_library_malloc_growth"],
+        tolerated: &[],
+        seconds: 26,
+    },
+    Scenario {
+        class: "DirectBufferGrowth",
+        jvm_flags: &["-XX:MaxDirectMemorySize=256m"],
+        expected: &["direct_buffer_growth"],
+        tolerated: &[],
+        seconds: 26,
+    },
+    Scenario {
+        class: "ThreadGrowth",
+        jvm_flags: &[],
+        expected: &["thread_growth"],
+        tolerated: &[],
+        seconds: 26,
+    },
+    Scenario {
+        class: "MetaspaceGrowth",
+        jvm_flags: &[],
+        expected: &["metaspace_growth"],
+        tolerated: &[],
+        seconds: 26,
+    },
+    Scenario {
+        class: "CodeCacheFull",
+        jvm_flags: &["-XX:ReservedCodeCacheSize=16m", "-XX:-SegmentedCodeCache"],
+        expected: &["code_cache_full"],
+        tolerated: &[],
+        seconds: 30,
+    },
+    Scenario {
+        class: "MappedFileGrowth",
+        jvm_flags: &[],
+        expected: &["mapped_file_growth"],
+        tolerated: &[],
+        seconds: 26,
+    },
+    Scenario {
+        class: "HeapGrowth",
+        jvm_flags: &[],
+        expected: &["heap_growth"],
+        tolerated: &[],
+        seconds: 26,
+    },
+];
+
+fn verdicts(r: &Value) -> BTreeSet<String> {
+    r["diagnosis"]["verdicts"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .map(|x| x["id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs one scenario and checks its verdicts; returns a summary line.
+fn check(major: u32, s: &Scenario, env: &[(&str, &str)], expected: &[&str]) -> String {
+    let run = Run::workload(major, &format!("scenario-{}", s.class));
+    let log = run.dir().join("report.jsonl");
+    let mut run = run
+        .agent_options(Some(&format!("{AGENT},log={}", log.display())))
+        .main_class(&format!("io.jmagent.examples.scenarios.{}", s.class))
+        .arg(&format!("seconds={}", s.seconds));
+    for f in s.jvm_flags {
+        run = run.jvm_flag(f);
+    }
+    for (k, v) in env {
+        run = run.env(k, v);
+    }
+    let out = run.run();
+    out.assert_success().assert_clean_jni();
+    let what = format!(
+        "JDK {major} {}{}",
+        s.class,
+        if env.is_empty() { "" } else { " (jemalloc)" }
+    );
+    let periodic: Vec<&Value> = out.reports.iter().filter(|r| r["final"] == false).collect();
+    assert!(!periodic.is_empty(), "{what}: no report");
+    let diagnosed = periodic
+        .iter()
+        .filter(|r| !r["diagnosis"].is_null())
+        .count();
+    assert!(diagnosed >= 5, "{what}: only {diagnosed} diagnosed reports");
+    // Any verdict outside expected + tolerated, in any report, is a false alarm.
+    let mut seen = BTreeSet::new();
+    for r in &out.reports {
+        for v in verdicts(r) {
+            assert!(
+                expected.contains(&v.as_str()) || s.tolerated.contains(&v.as_str()),
+                "{what}: false alarm {v} in report #{}: {}",
+                r["sequence"],
+                r["diagnosis"]
+            );
+            seen.insert(v);
+        }
+    }
+    for e in expected {
+        let first = periodic
+            .iter()
+            .position(|r| verdicts(r).contains(*e))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{what}: {e} never appeared; last diagnosis: {}",
+                    periodic.last().unwrap()["diagnosis"]
+                )
+            });
+        assert!(
+            first < MAX_SAMPLES,
+            "{what}: {e} appeared only at sample {first} (limit {MAX_SAMPLES})"
+        );
+    }
+    format!("{what}: verdicts {seen:?}")
+}
+
+fn run_all(major: u32) {
+    for s in SCENARIOS {
+        println!("{}", check(major, s, &[], s.expected));
+    }
+    // The fragmentation pattern under jemalloc: no fragmentation verdict.
+    let jemalloc = allocator_library("jemalloc");
+    let frag = SCENARIOS
+        .iter()
+        .find(|s| s.class == "Fragmentation")
+        .unwrap();
+    println!(
+        "{}",
+        check(
+            major,
+            frag,
+            &[("LD_PRELOAD", jemalloc.to_str().unwrap())],
+            &[]
+        )
+    );
+}
+
+#[test]
+fn scenarios_on_jdk17() {
+    run_all(17);
+}
+
+#[test]
+fn scenarios_on_jdk25() {
+    run_all(25);
+}
