@@ -198,11 +198,17 @@ pub fn allocator_library(name: &str) -> PathBuf {
 
 /// `-Xcheck:jni` and a fixed heap limit for every run; JDK 21+ also get
 /// `--enable-native-access=ALL-UNNAMED`, without which JDK 24+ warn when
-/// the workload loads its JNI test library.
+/// the workload loads its JNI test library, and JDK 23+
+/// `--sun-misc-unsafe-memory-access=allow`.
 fn native_access_flags(major: u32) -> Vec<String> {
     let mut flags = vec!["-Xcheck:jni".to_string(), "-Xmx256m".to_string()];
     if major >= 21 {
         flags.push("--enable-native-access=ALL-UNNAMED".into());
+    }
+    if major >= 23 {
+        // Workloads use sun.misc.Unsafe's raw malloc/free, which JDK 24+
+        // warn about on first use unless allowed.
+        flags.push("--sun-misc-unsafe-memory-access=allow".into());
     }
     flags
 }
