@@ -6,8 +6,8 @@
 # measured in the same run; progress and the tools' own output go to stderr
 # and target/bench/.
 #
-#   scripts/bench.sh            # ~10 minutes on 2 cores
-#   scripts/bench.sh --quick    # ~2 minutes, fewer runs and samples
+#   scripts/bench.sh            # ~9 minutes on 2 cores
+#   scripts/bench.sh --quick    # ~2.5 minutes, fewer runs and samples
 #
 # Tools: hyperfine (installed with apt-get when missing), /usr/bin/time -v
 # (package time), python3 (statistics, JSON, /proc), the JDK's java and jcmd
@@ -50,7 +50,7 @@ command -v python3 >/dev/null || { echo "bench.sh: python3 is needed" >&2; exit 
 [ -x "$java" ] || { echo "bench.sh: no JDK at $java_home (set JAVA_HOME)" >&2; exit 1; }
 
 # --- build ---------------------------------------------------------------------
-built_from="git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- native java-agent Cargo.toml Cargo.lock 2>/dev/null || echo ' + uncommitted changes in native/, java-agent/ or Cargo files')"
+built_from="git $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- native java-agent examples tests/native Cargo.toml Cargo.lock 2>/dev/null || echo ' + uncommitted changes in native/, java-agent/, examples/ or Cargo files')"
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/classes" "$out/logs" "$out/hf"
 say "cargo build --release --workspace"
