@@ -18,9 +18,9 @@
 //!
 //! | field           | glibc                                   | jemalloc                                               | tcmalloc                                                         | mimalloc                         |
 //! |-----------------|-----------------------------------------|--------------------------------------------------------|------------------------------------------------------------------|----------------------------------|
-//! | `in_use`        | `uordblks + hblkhd`                     | `stats.allocated`                                      | `generic.current_allocated_bytes`                                | committed (upper bound, see below) |
+//! | `in_use`        | `uordblks + hblkhd` (from `malloc_info`) | `stats.allocated`                                      | `generic.current_allocated_bytes`                                | committed (upper bound, see below) |
 //! | `retained_free` | `fordblks`                              | `(active − allocated) + (resident − active − metadata)` | `pageheap_free + central/transfer/thread cache free bytes`      | 0 (unknown, inside `in_use`)     |
-//! | `releasable`    | `keepcost` (main-arena top only)        | `pdirty × page` of all arenas                           | `tcmalloc.pageheap_free_bytes`                                   | –                                |
+//! | `releasable`    | – (`keepcost` needs a second walk)      | `pdirty × page` of all arenas                           | `tcmalloc.pageheap_free_bytes`                                   | –                                |
 //! | `metadata`      | –                                       | `stats.metadata`                                       | `total_physical − (heap_size − unmapped)`                        | –                                |
 //! | `mapped`        | `arena + hblkhd`                        | `stats.mapped`                                         | `generic.heap_size`                                              | `reserved`                       |
 //! | `resident`      | –                                       | `stats.resident`                                       | `generic.total_physical_bytes`                                   | –                                |
@@ -30,9 +30,9 @@
 //! glibc caveats: `fordblks` still counts free pages that `malloc_trim` has
 //! already `madvise`d away (cross-check with the arenas' RSS); `keepcost` is
 //! only the top chunk of the main arena, `malloc_trim(0)` can release much
-//! more (whole free pages inside every arena). Both `mallinfo2` and
-//! `malloc_info` lock each arena in turn and walk every free chunk, so the
-//! cost of [`stats`] grows with fragmentation.
+//! more (whole free pages inside every arena). `malloc_info` (like
+//! `mallinfo2`) locks each arena in turn and walks every free chunk, so the
+//! cost of [`stats`] grows with fragmentation; it is called once per sample.
 //!
 //! mimalloc: the Debian build (and any build without `MI_STAT`) keeps no
 //! count of allocated bytes, and per-thread statistics are only merged when a
@@ -342,10 +342,10 @@ fn ensure_active(call: &'static str, kind: AllocatorKind) -> Result<()> {
 /// Reads the statistics of `kind`, which must be the allocator [`detect`]
 /// reports (otherwise [`AllocatorError::NotActive`]).
 ///
-/// glibc: `mallinfo2()` plus `malloc_info(0, ..)` for the arena count (both
-/// walk every free chunk; cost grows with fragmentation). Without
-/// `mallinfo2` (glibc < 2.33) the figures are derived from `malloc_info`
-/// alone and `releasable` is `None`.
+/// glibc: every figure from one `malloc_info(0, ..)` (it walks every free
+/// chunk, so its cost grows with fragmentation; `mallinfo2` would walk them
+/// a second time for the same figures), so it also works on glibc < 2.33;
+/// `releasable` is `None`.
 pub fn stats(kind: AllocatorKind) -> Result<AllocatorStats> {
     ensure_active("stats", kind)?;
     match kind {
@@ -457,24 +457,17 @@ impl Mallinfo2 {
 }
 
 fn glibc_stats() -> Result<AllocatorStats> {
-    let mallinfo2 = symbol(c"mallinfo2");
-    let info = mallinfo2.map(|f| {
-        // SAFETY: `f` is glibc's `struct mallinfo2 mallinfo2(void)`, whose
-        // result layout `Mallinfo2` mirrors; it locks each arena itself.
-        let f: unsafe extern "C" fn() -> Mallinfo2 = unsafe { std::mem::transmute(f) };
-        // SAFETY: see above.
-        unsafe { f() }
-    });
+    // One walk of the free chunks, not two: `malloc_info` gives every figure
+    // `mallinfo2` would (and the arena count), and each call walks every free
+    // chunk of every arena with that arena locked, so its cost grows with
+    // fragmentation. Only `keepcost` (the main arena's top chunk) is lost.
     let xml = malloc_info_xml()?;
     let totals = MallocInfoTotals::parse(&xml);
-    let info = match info {
-        Some(m) => m,
-        None => totals.to_mallinfo2()?,
-    };
+    let info = totals.to_mallinfo2()?;
     let mut raw: Vec<(String, u64)> = info
         .fields()
         .iter()
-        .filter(|(name, _)| mallinfo2.is_some() || *name != "keepcost")
+        .filter(|(name, _)| *name != "keepcost")
         .map(|&(k, v)| (k.to_string(), v))
         .collect();
     raw.extend(totals.raw());
@@ -482,7 +475,7 @@ fn glibc_stats() -> Result<AllocatorStats> {
         in_use: (info.uordblks + info.hblkhd) as u64,
         in_use_includes_free: false,
         retained_free: info.fordblks as u64,
-        releasable: mallinfo2.map(|_| info.keepcost as u64),
+        releasable: None,
         metadata: None,
         mapped: Some((info.arena + info.hblkhd) as u64),
         resident: None,

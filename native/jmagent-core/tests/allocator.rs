@@ -374,7 +374,8 @@ fn glibc_detected_and_measured() {
         "every other block freed: {}",
         s["free_chunks"]
     );
-    assert!(s["releasable"].is_u64(), "keepcost");
+    // keepcost needs mallinfo2, a second walk of every free chunk: not read.
+    assert!(s["releasable"].is_null(), "releasable: {}", s["releasable"]);
     assert_eq!(raw(s, "malloc_info.heaps"), s["arenas"].as_u64());
     assert_eq!(raw(s, "malloc_info.system.current"), raw(s, "arena"));
 }
