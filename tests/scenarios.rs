@@ -14,6 +14,8 @@ use serde_json::Value;
 const AGENT: &str = "interval=500ms,window=10s,format=json,jmx=off";
 const MAX_SAMPLES: usize = 60;
 
+/// A scenario and what it must produce. The JVM flags are those of
+/// `scripts/scenario.sh` for the same scenario.
 struct Scenario {
     class: &'static str,
     jvm_flags: &'static [&'static str],
@@ -33,7 +35,7 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         class: "Fragmentation",
-        jvm_flags: &[],
+        jvm_flags: &["--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED"],
         expected: &["allocator_fragmentation"],
         tolerated: &[],
         seconds: 36,
@@ -68,7 +70,12 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         class: "CodeCacheFull",
-        jvm_flags: &["-XX:ReservedCodeCacheSize=16m", "-XX:-SegmentedCodeCache"],
+        jvm_flags: &[
+            "-XX:ReservedCodeCacheSize=16m",
+            "-XX:-SegmentedCodeCache",
+            "-XX:-UseCodeCacheFlushing",
+            "-XX:IncreaseFirstTierCompileThresholdAt=99",
+        ],
         expected: &["code_cache_full"],
         tolerated: &[],
         seconds: 30,
@@ -188,4 +195,103 @@ fn scenarios_on_jdk17() {
 #[test]
 fn scenarios_on_jdk25() {
     run_all(25);
+}
+
+/// A memory cgroup with a limit, removed when dropped.
+struct Cgroup(std::path::PathBuf);
+
+impl Cgroup {
+    /// Creates one under the v1 memory hierarchy or the v2 unified one.
+    fn create(limit: u64) -> Result<Cgroup, String> {
+        let name = format!("jmagent-test-{}", std::process::id());
+        let v1 = std::path::Path::new("/sys/fs/cgroup/memory");
+        let (dir, limit_file) = if v1.join("memory.limit_in_bytes").exists() {
+            (v1.join(&name), "memory.limit_in_bytes")
+        } else {
+            (
+                std::path::Path::new("/sys/fs/cgroup").join(&name),
+                "memory.max",
+            )
+        };
+        std::fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        let cg = Cgroup(dir);
+        std::fs::write(cg.0.join(limit_file), limit.to_string())
+            .map_err(|e| format!("{limit_file}: {e}"))?;
+        Ok(cg)
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn container_limit_scenario_in_a_memory_cgroup() {
+    let major = 17;
+    let limit = 560 * MIB;
+    let cg = match Cgroup::create(limit) {
+        Ok(cg) => cg,
+        Err(e) => {
+            println!("SKIPPED: cannot create a memory cgroup here ({e})");
+            return;
+        }
+    };
+    let dir = fresh_dir("scenario-container");
+    let log = dir.join("report.jsonl");
+    let agent = format!(
+        "-agentpath:{}={AGENT},log={}",
+        agent_path().display(),
+        log.display()
+    );
+    let java = java_command_line(
+        major,
+        "io.jmagent.examples.scenarios.ContainerLimit",
+        &[&agent, "-Xmx128m", "-XX:MaxDirectMemorySize=1g"],
+        &["seconds=45", "mib=400"],
+    );
+    // The shell moves itself into the cgroup, then becomes the JVM.
+    let mut argv: Vec<String> = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        format!("echo $$ > {}/cgroup.procs && exec \"$@\"", cg.0.display()),
+        "sh".into(),
+    ];
+    argv.extend(java);
+    let out = spawn_command(&argv, &dir, std::time::Duration::from_secs(120)).wait();
+    out.assert_success().assert_clean_jni();
+    let periodic: Vec<&Value> = out.reports.iter().filter(|r| r["final"] == false).collect();
+    assert_eq!(
+        periodic[0]["container"]["limit_bytes"].as_u64(),
+        Some(limit),
+        "the agent reads the cgroup's limit: {}",
+        periodic[0]["container"]
+    );
+    let mut seen = BTreeSet::new();
+    for r in &out.reports {
+        for v in verdicts(r) {
+            assert!(
+                v == "container_headroom_low" || v == "direct_buffer_growth",
+                "false alarm {v}: {}",
+                r["diagnosis"]
+            );
+            seen.insert(v);
+        }
+    }
+    let first = periodic
+        .iter()
+        .position(|r| verdicts(r).contains("container_headroom_low"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no container verdict; last: {}",
+                periodic.last().unwrap()["diagnosis"]
+            )
+        });
+    assert!(first < MAX_SAMPLES, "container verdict at sample {first}");
+    let r = periodic[first];
+    println!(
+        "JDK {major} ContainerLimit: verdicts {seen:?}, first at sample {first}, limit in {:?} s",
+        r["diagnosis"]["seconds_to_limit"]
+    );
 }
