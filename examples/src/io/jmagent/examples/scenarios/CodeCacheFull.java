@@ -18,7 +18,7 @@ import java.util.Locale;
  *
  * <pre>
  * java io.jmagent.examples.scenarios.CodeCacheFull [seconds=60] [classes=32] [methods=32] [body=4000]
- *      [warm=2] [calls=100] [active=20] [target=95]
+ *      [warm=2] [calls=40] [active=20] [target=95]
  * </pre>
  *
  * At start-up (before "ready") it generates and loads {@code classes}
@@ -28,21 +28,21 @@ import java.util.Locale;
  * per method), and a method {@code run} per class that calls them all. Then
  * {@code warm} times a second it starts warming the next class: for the next
  * {@code active} tenths of a second it calls that class's {@code run}
- * {@code calls} times every tenth of a second (2000 calls in all, above the
- * tier-3 threshold, below the tier-4 one), so that C1 compiles its methods
- * with profiling: about 1.8 MiB/s of compiled code, so a 16 MiB cache is
- * 90% full about 8 s after "ready" and full soon after ("CodeCache is full.
- * Compiler has been disabled."). It stops starting new classes once the
- * cache is {@code target}% used. No class is loaded after start-up, so
+ * {@code calls} times every tenth of a second (800 calls in all, well above
+ * the tier-3 threshold of 200, far below the tier-4 one of 5000), so that
+ * C1 compiles its methods with profiling: about 1.8 MiB/s of compiled
+ * code, so a 16 MiB cache is 90% full about 8 s after "ready" and full soon
+ * after ("CodeCache is full. Compiler has been disabled."). It stops
+ * starting new classes once the cache is {@code target}% used. No class is loaded after start-up, so
  * metaspace does not grow; the generated methods are larger than the
  * inlining limits, so each one is compiled on its own.
  *
  * <p>The flags: without {@code -XX:-UseCodeCacheFlushing} the JVM evicts
- * the methods that are no longer called (JDK 17's sweeper, or GC-driven
- * unloading on 21+) and the cache never fills; without
- * {@code IncreaseFirstTierCompileThresholdAt=99} C1 raises its thresholds
- * exponentially once the cache is half full (keeping room for C2), so the
- * cache stops at about 77%.
+ * the methods that are no longer called once the cache fills up (JDK 17's
+ * sweeper; JDK 25 unloads cold code too), and usage stays under 50-75%;
+ * without {@code -XX:IncreaseFirstTierCompileThresholdAt=99} C1 raises its
+ * thresholds exponentially once the cache is half full (keeping room for
+ * C2), so the cache stops at about 77%.
  *
  * <p>Status: {@code t=5s rss=... warmed=10/32 code_cache=10.4MiB/16.0MiB
  * (65%)} (the sum of the {@code CodeCache} or {@code CodeHeap '...'} memory
@@ -54,7 +54,7 @@ public final class CodeCacheFull {
         int classes = (int) s.longArg("classes", 32);
         int methods = (int) s.longArg("methods", 32);
         int body = (int) s.longArg("body", 4000);
-        int calls = (int) s.longArg("calls", 100);
+        int calls = (int) s.longArg("calls", 40);
         long target = s.longArg("target", 95);
         int warm = (int) s.longArg("warm", 2);
         int active = (int) s.longArg("active", 20);

@@ -15,30 +15,32 @@ import java.util.zip.Deflater;
  * </pre>
  *
  * Repeated cycles of a burst ({@code burst} ms) and an idle phase
- * ({@code idle} ms), starting 0.5 s after "ready". In a burst, each of
- * {@code threads} threads (started once, at start-up; glibc gives them
- * their own arenas) handles "messages": it mallocs a block for each one
- * ({@code sun.misc.Unsafe.allocateMemory}, every byte written), keeps the
- * last 4 blocks, and once done with a message shrinks its block in place to
- * a 32-byte header ({@code reallocateMemory}) that it keeps forever (a pin).
- * Each thread also compresses with a {@code Deflater} (about 270 KiB of zlib
- * state) that it ends when the burst ends. Together the threads malloc
- * {@code mib} MiB per burst; at the end of the burst every block is shrunk,
- * so in the idle phase only the pins remain (a few hundred KiB a cycle).
+ * ({@code idle} ms), the first starting 0.5 s after "ready". In a burst,
+ * each of {@code threads} threads (started once, before "ready"; glibc
+ * spreads them over its arenas) handles "messages": it mallocs a block for
+ * each one ({@code Unsafe.allocateMemory}, see {@link RawMemory}; every byte
+ * written), keeps the last 4 blocks, and once done with a message shrinks
+ * its block in place to a 32-byte header ({@code reallocateMemory}) that it
+ * keeps forever (a pin). Every 8th message it also compresses 16 KiB with
+ * its {@code Deflater} (about 270 KiB of zlib state, ended when the burst
+ * ends). Together the threads malloc {@code mib} MiB per burst, but hold
+ * only a few MiB at a time; at the end of the burst every block is shrunk,
+ * so in the idle phase only the pins remain (under 0.1 MiB a cycle).
  *
  * <p>What fragments: message sizes grow over time, as they do when a
- * service's payloads grow. In cycle {@code c} the sizes rise from
+ * service's payloads grow. In cycle {@code c} they rise steadily from
  * {@code from + (to - from) * c / drift} to
  * {@code from + (to - from) * (c + 1) / drift} KiB (after {@code drift}
- * cycles they stay in the last band; {@code to} stays below glibc's 128 KiB
- * mmap threshold so every block comes from an arena). The tail freed by a
- * shrink is a hole between two pins, smaller than every later message, so
- * glibc can never reuse it, and never return it either: it only trims the
- * free memory at the top of an arena heap, and a pin sits above every hole.
- * So every burst takes {@code mib} MiB of fresh memory from the arenas, and
- * after it nearly all of it is free but retained (about 8 MiB/s with the
- * defaults, for 60 s). With jemalloc the freed pages are purged (its
- * {@code dirty_decay_ms}, 10 s) and RSS does not rise.
+ * cycles they stay in the last band and RSS stops rising; {@code to} stays
+ * below glibc's 128 KiB mmap threshold so every block comes from an arena).
+ * The tail freed by a shrink is a hole between two pins, smaller than every
+ * later message, so glibc can never reuse it; and it never returns it
+ * either: it trims only the free memory at the top of an arena heap, and a
+ * pin sits above every hole. So every burst takes about {@code mib} MiB of
+ * fresh memory from the arenas, nearly all of it free but retained
+ * afterwards: RSS rises about 30 MiB a cycle (7.5 MiB/s) with the defaults,
+ * for 60 s. With jemalloc the freed pages are returned to the OS (its
+ * {@code dirty_decay_ms}) and RSS stays flat.
  *
  * <p>Status: {@code t=9s rss=... cycle=2 phase=burst sizes=30-38KiB live=...
  * pins=...}; at the end of every idle phase a line
@@ -103,7 +105,8 @@ public final class Fragmentation {
                 idleEnd[(int) c] = Scenario.vmRssBytes();
                 System.out.println("cycle=" + c + " idle-end rss=" + Scenario.mib(idleEnd[(int) c])
                         + " pins=" + f.pins.get() + " (" + Scenario.mib(f.pins.get() * PIN) + ")"
-                        + (c > 0 ? " since cycle 0: +" + Scenario.mib(idleEnd[(int) c] - idleEnd[0]) : ""));
+                        + (c > 0 ? " since cycle 0: " + (idleEnd[(int) c] >= idleEnd[0] ? "+" : "")
+                                + Scenario.mib(idleEnd[(int) c] - idleEnd[0]) : ""));
             }
         }, () -> {
             long c = f.cycle;

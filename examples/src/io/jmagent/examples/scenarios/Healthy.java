@@ -21,11 +21,11 @@ import java.util.zip.Deflater;
  * each with its own {@code Deflater} (reset and reused), a 256 KiB direct
  * buffer (reused) and a 32 KiB input array. Ten times a second each thread
  * fills its input, compresses it into its direct buffer, checksums the
- * result and builds a short report string: about 8 KiB of short-lived
- * garbage per request, 0.6 MiB/s in all, which young collections reclaim
- * (kept low so that the live set, as the lowest heap use between
- * collections, cannot look like it grows within a short window). The JIT
- * and class loading settle within the first seconds.
+ * result and builds a short report string: about 4 KiB of short-lived
+ * garbage per request, 0.3 MiB/s in all (a young collection every 30 s or
+ * so with {@code -Xmx256m}; kept low so that the heap use between
+ * collections cannot look like a growing live set within a short window).
+ * The JIT and class loading settle within the first seconds.
  *
  * <p>Status: {@code t=5s rss=... requests=400 heap_used=... direct=2.0MiB}.
  */
@@ -82,7 +82,7 @@ public final class Healthy {
                 out.flip();
                 crc.reset();
                 crc.update(out);
-                // Short-lived garbage: a report of about 8 KiB.
+                // Short-lived garbage: a report of about 4 KiB.
                 StringBuilder report = new StringBuilder(2048);
                 for (int i = 0; i < 64; i++) {
                     report.append("request ").append(n).append(" block ").append(i).append(' ');

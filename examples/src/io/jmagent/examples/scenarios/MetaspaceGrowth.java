@@ -25,7 +25,7 @@ import java.util.List;
  * the defaults. The Java heap grows by the loaders' and classes' small
  * objects only (a few KiB a loader), JVM malloc by about 0.1 MiB/s.
  *
- * <p>Status: {@code t=5s rss=... loaders=60 classes=240 metaspace=...
+ * <p>Status: {@code t=5s rss=... loaders=100 classes=400 metaspace=...
  * committed=...} (the {@code Metaspace} memory pool).
  */
 public final class MetaspaceGrowth {
