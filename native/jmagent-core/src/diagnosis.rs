@@ -113,13 +113,24 @@ impl Point {
 
 /// Bounded sample history: the last [`RECENT_POINTS`] samples, and one in
 /// [`DOWNSAMPLE`] of the [`OLDER_POINTS`] × [`DOWNSAMPLE`] before them. Its
-/// size is bounded by `(RECENT_POINTS + OLDER_POINTS) × size_of::<Point>()`
-/// plus the allocator names (see [`History::memory_bytes`]).
-#[derive(Debug, Default)]
+/// size is bounded by [`History::memory_bytes`] (about 200 KiB, measured in
+/// the tests).
+#[derive(Debug)]
 pub struct History {
     recent: VecDeque<Point>,
     older: VecDeque<Point>,
     evicted: usize,
+}
+
+impl Default for History {
+    /// Allocates both parts at their final size once: no growth later.
+    fn default() -> History {
+        History {
+            recent: VecDeque::with_capacity(RECENT_POINTS + 1),
+            older: VecDeque::with_capacity(OLDER_POINTS + 1),
+            evicted: 0,
+        }
+    }
 }
 
 impl History {
@@ -159,9 +170,11 @@ impl History {
         self.points().filter(|p| p.timestamp_ms >= since).collect()
     }
 
-    /// An upper bound of the memory the history holds at most.
+    /// An upper bound of the memory the history holds at most: the points
+    /// at the deques' capacity, plus two short strings per point (the
+    /// allocator's name, the JDK's trim interval).
     pub fn memory_bytes() -> usize {
-        (RECENT_POINTS + OLDER_POINTS) * (std::mem::size_of::<Point>() + 16 + 16)
+        (RECENT_POINTS + OLDER_POINTS + 2) * (std::mem::size_of::<Point>() + 2 * 32)
     }
 }
 
@@ -822,5 +835,31 @@ mod tests {
         // Older points are 10 samples apart.
         assert_eq!(ts[1] - ts[0], 10_000);
         assert!(History::memory_bytes() < 512 << 10);
+    }
+
+    #[test]
+    fn history_memory_measured_stays_under_the_documented_bound() {
+        let mut h = History::default();
+        for t in 0..20_000 {
+            h.push(point(t, |p| p.jdk_trim_interval = Some("0".into())));
+        }
+        // What the points hold: the structs (at the deques' capacity) and
+        // their strings' heap buffers.
+        let strings: usize = h
+            .points()
+            .map(|p| {
+                p.allocator.capacity() + p.jdk_trim_interval.as_ref().map_or(0, |s| s.capacity())
+            })
+            .sum();
+        let structs = (h.recent.capacity() + h.older.capacity()) * std::mem::size_of::<Point>();
+        let measured = structs + strings;
+        println!(
+            "history: {} points, {measured} bytes ({} per point); bound {}",
+            h.len(),
+            measured / h.len(),
+            History::memory_bytes()
+        );
+        assert!(measured <= History::memory_bytes(), "{measured}");
+        assert!(measured < 256 << 10, "{measured}");
     }
 }
