@@ -839,7 +839,16 @@ fn jvm_in_its_own_pid_and_mount_namespace() {
     each_jdk(|major| {
         let what = format!("JDK {major} in a container");
         let dir = fresh_dir("jmcmd-container");
-        // Its own /tmp (a tmpfs only it sees), its own pid 1.
+        // Its own /tmp (a tmpfs only it sees), its own pid 1. A checkout
+        // under /tmp (the classes, the test library) is bound back into the
+        // new /tmp through a directory of /dev/shm, so the JVM still finds it.
+        let ws = workspace_root();
+        let keep = format!("/dev/shm/jmagent-ws-{}-{major}", std::process::id());
+        let script = "ws=$1; keep=$2; shift 2; \
+            case \"$ws\" in /tmp/*) mkdir -p \"$keep\" && mount --bind \"$ws\" \"$keep\" || exit 97;; *) keep=;; esac; \
+            mount -t tmpfs tmpfs /tmp || exit 98; \
+            if [ -n \"$keep\" ]; then mkdir -p \"$ws\" && mount --bind \"$keep\" \"$ws\" || exit 99; fi; \
+            exec \"$@\"";
         let mut argv: Vec<String> = [
             "unshare",
             "--pid",
@@ -848,8 +857,10 @@ fn jvm_in_its_own_pid_and_mount_namespace() {
             "--kill-child",
             "sh",
             "-c",
-            "mount -t tmpfs tmpfs /tmp && exec \"$@\"",
+            script,
             "sh",
+            &ws.display().to_string(),
+            &keep,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -891,6 +902,7 @@ fn jvm_in_its_own_pid_and_mount_namespace() {
         assert_no_leftovers(&what, pid);
         terminate(pid);
         let out = container.wait();
+        let _ = std::fs::remove_dir(&keep);
         assert_only_the_dynamic_agent_warning(major, &out.stderr);
     });
 }

@@ -295,3 +295,91 @@ fn container_limit_scenario_in_a_memory_cgroup() {
         r["diagnosis"]["seconds_to_limit"]
     );
 }
+
+#[test]
+fn a_jmx_client_is_notified_when_a_verdict_appears() {
+    let major = 17;
+    let run = Run::workload(major, "scenario-notification");
+    let log = run.dir().join("report.jsonl");
+    let mut target = run
+        .agent_options(Some(&format!(
+            "interval=500ms,window=10s,format=json,jmx_delay=1s,log={}",
+            log.display()
+        )))
+        .main_class("io.jmagent.examples.scenarios.DirectBufferGrowth")
+        .jvm_flag("-XX:MaxDirectMemorySize=256m")
+        .arg("seconds=40")
+        .spawn();
+    target.wait_for_line("ready");
+    let client = Run::workload(major, "notification-client")
+        .agent_options(None)
+        .main_class("io.jmagent.tests.JmxNotifications")
+        .arg(&target.pid().to_string())
+        .arg("jmagent.verdict")
+        .arg("35")
+        .run();
+    // SAFETY: our child; SIGTERM lets it write the final report.
+    unsafe { libc::kill(target.pid() as i32, libc::SIGTERM) };
+    let out = target.wait();
+    out.assert_clean_jni();
+    let line = client
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("notification "))
+        .unwrap_or_else(|| panic!("no notification: {}\n{}", client.stdout, client.stderr));
+    assert_eq!(
+        line,
+        "notification jmagent.verdict direct_buffer_growth: direct buffers grow"
+    );
+    let data = client
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("data "))
+        .unwrap();
+    let data: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(data["id"], "direct_buffer_growth");
+    assert!(data["evidence"].as_str().unwrap().contains("MiB"));
+    println!("JDK {major}: notified: {line}");
+}
+
+#[test]
+fn trim_auto_releases_what_the_allocator_retains() {
+    let major = 17;
+    let run = Run::workload(major, "scenario-trim-auto");
+    let log = run.dir().join("report.jsonl");
+    let out = run
+        .agent_options(Some(&format!("{AGENT},trim=auto,log={}", log.display())))
+        .main_class("io.jmagent.examples.scenarios.Fragmentation")
+        .jvm_flag("--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED")
+        .arg("seconds=30")
+        .run();
+    out.assert_success().assert_clean_jni();
+    let trims: Vec<&Value> = out
+        .reports
+        .iter()
+        .filter(|r| !r["auto_trim"].is_null())
+        .collect();
+    assert!(!trims.is_empty(), "trim=auto never acted");
+    for r in &trims {
+        let t = &r["auto_trim"];
+        let retained = t["retained_free_bytes"].as_u64().unwrap();
+        let before = t["rss_before_bytes"].as_u64().unwrap();
+        let after = t["rss_after_bytes"].as_u64().unwrap();
+        // The documented threshold: max(64 MiB, 10% of RSS).
+        assert!(retained >= (64 * MIB).max(r["rss_bytes"].as_u64().unwrap() / 10));
+        println!(
+            "JDK {major} trim=auto at report #{}: retained {:.1} MiB, RSS {:.1} -> {:.1} MiB",
+            r["sequence"],
+            retained as f64 / MIB as f64,
+            before as f64 / MIB as f64,
+            after as f64 / MIB as f64
+        );
+        assert!(
+            after + 32 * MIB < before,
+            "the trim released less than 32 MiB of {:.1} MiB retained",
+            retained as f64 / MIB as f64
+        );
+    }
+    // At most once a minute: a 30 s run trims once.
+    assert_eq!(trims.len(), 1);
+}
