@@ -557,7 +557,7 @@ impl Agent {
     /// a native method, else the thread attaches for the sample. Also runs
     /// `trim=auto`, the diagnosis and the MXBean's notifications.
     pub fn sample(&self, final_report: bool, mut env: Option<&mut Env>) -> Arc<Report> {
-        let _serial = lock(&self.sampling);
+        let serial = lock(&self.sampling);
         let started = Instant::now();
         let options = lock(&self.options).clone();
         let nmt = options.nmt == NmtMode::Auto;
@@ -586,6 +586,18 @@ impl Agent {
             r.diagnosis = diagnosis::diagnose(&history, options.window, std::process::id());
         }
         let notifications = self.notifications(&r);
+        let r = {
+            let mut latest = lock(&self.latest);
+            if let Some(prev) = latest.as_ref() {
+                r.compare_with(prev);
+            }
+            let r = Arc::new(r);
+            *latest = Some(r.clone());
+            r
+        };
+        // Listeners run on this thread and may read the MXBean, which may
+        // sample: notify only once the sample is complete and unlocked.
+        drop(serial);
         if !notifications.is_empty() && self.jmx_registered.load(Ordering::Relaxed) {
             let _ = self.with_env_or(&mut env, |env| {
                 for (kind, message, data) in &notifications {
@@ -593,12 +605,6 @@ impl Agent {
                 }
             });
         }
-        let mut latest = lock(&self.latest);
-        if let Some(prev) = latest.as_ref() {
-            r.compare_with(prev);
-        }
-        let r = Arc::new(r);
-        *latest = Some(r.clone());
         r
     }
 

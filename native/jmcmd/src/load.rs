@@ -241,7 +241,19 @@ fn stage_copy(target: &Target, bytes: &[u8]) -> Result<String> {
             .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, &final_path)
+        // Create-if-absent: two jmcmd runs staging the same library at once
+        // must not replace the copy the first JVM just mapped.
+        match std::fs::hard_link(&tmp, &final_path) {
+            Ok(()) => std::fs::remove_file(&tmp),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if std::fs::read(&final_path).is_ok_and(|old| old == bytes) {
+                    std::fs::remove_file(&tmp)
+                } else {
+                    std::fs::rename(&tmp, &final_path)
+                }
+            }
+            Err(e) => Err(e),
+        }
     };
     if let Err(e) = write() {
         let _ = std::fs::remove_file(&tmp);
