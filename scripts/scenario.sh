@@ -10,8 +10,8 @@
 # with javac --release 11 into target/scenarios/classes, builds the JNI test
 # library (tests/native/testlib.c) into target/scenarios if it is missing or
 # older than its source, and runs the scenario with
-# -agentpath:target/release/libjmagent.so=interval=2s,<agent options> (their
-# own interval= replaces 2s), -Xmx256m
+# -agentpath:target/release/libjmagent.so=window=30s,interval=2s,<agent options>
+# (their own window= and interval= replace those), -Xmx256m
 # and the scenario's own JVM flags (the case below). After `--`, words that
 # start with '-' are extra JVM flags (after the scenario's, so they win) and
 # the others are the scenario's key=value arguments (seconds=N, ...).
@@ -58,10 +58,16 @@ if [ $# -ge 1 ] && [ "$1" != "--" ]; then
   opts=$1
   shift
 fi
-# interval=2s unless the options give one (the agent refuses a key given twice).
+# interval=2s and window=30s unless the options give them (the agent refuses
+# a key given twice): with the default 5-minute window a 60 s scenario would
+# end before its first diagnosis.
 case ",$opts" in
   *,interval=*) ;;
   *) opts="interval=2s${opts:+,$opts}" ;;
+esac
+case ",$opts" in
+  *,window=*) ;;
+  *) opts="window=30s,$opts" ;;
 esac
 jvm_extra=()
 scenario_args=()
