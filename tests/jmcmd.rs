@@ -16,32 +16,11 @@ use std::time::{Duration, Instant};
 use jmagent_tests::*;
 use serde_json::Value;
 
-const MAJORS: [u32; 4] = [11, 17, 21, 25];
-
 /// The user whose JVMs root attaches to in [`another_users_jvm_when_run_as_root`].
 const OTHER_USER: &str = "jmcmdtest";
 
 /// An unprivileged uid and gid that own no JVM (Debian's nobody/nogroup).
 const NOBODY: &str = "65534";
-
-fn each_jdk(test: impl Fn(u32) + Sync) {
-    std::thread::scope(|s| {
-        for pair in MAJORS.chunks(2) {
-            let handles: Vec<_> = pair
-                .iter()
-                .map(|&major| {
-                    let test = &test;
-                    s.spawn(move || test(major))
-                })
-                .collect();
-            for h in handles {
-                if let Err(e) = h.join() {
-                    std::panic::resume_unwind(e);
-                }
-            }
-        }
-    });
-}
 
 /// Pids of every finished jmcmd run of this test binary.
 static JMCMD_PIDS: Mutex<Vec<u32>> = Mutex::new(Vec::new());

@@ -307,29 +307,35 @@ impl Run {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let child = cmd.spawn().expect("java starts");
-        let pid = child.id();
-        let started = Instant::now();
-        let timeout = self.timeout;
-        // Kill a hung JVM so a test fails instead of hanging CI.
-        let watchdog = std::thread::spawn(move || {
-            while started.elapsed() < timeout {
-                std::thread::sleep(Duration::from_millis(200));
-                // SAFETY: kill(pid, 0) only probes; the pid is our child until reaped.
-                if unsafe { libc::kill(pid as i32, 0) } != 0 {
-                    return false;
-                }
+        spawn_watched(&mut cmd, self.dir, self.timeout)
+    }
+}
+
+/// Spawns `cmd` and a watchdog that kills it after `timeout`, so a hung
+/// JVM fails its test instead of hanging CI.
+fn spawn_watched(cmd: &mut Command, dir: PathBuf, timeout: Duration) -> Running {
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{} starts: {e}", cmd.get_program().to_string_lossy()));
+    let pid = child.id();
+    let started = Instant::now();
+    let watchdog = std::thread::spawn(move || {
+        while started.elapsed() < timeout {
+            std::thread::sleep(Duration::from_millis(200));
+            // SAFETY: kill(pid, 0) only probes; the pid is our child until reaped.
+            if unsafe { libc::kill(pid as i32, 0) } != 0 {
+                return false;
             }
-            // SAFETY: as above; the child has outlived its timeout.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            true
-        });
-        Running {
-            child,
-            watchdog,
-            timeout,
-            dir: self.dir,
         }
+        // SAFETY: as above; the child has outlived its timeout.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        true
+    });
+    Running {
+        child,
+        watchdog,
+        timeout,
+        dir,
     }
 }
 
@@ -506,32 +512,11 @@ pub fn java_command_line(
 /// Starts `argv` in `dir` with piped stdout and stderr, killed after
 /// `timeout` like a [`Run::spawn`] JVM.
 pub fn spawn_command(argv: &[String], dir: &Path, timeout: Duration) -> Running {
-    let child = Command::new(&argv[0])
-        .args(&argv[1..])
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{} starts: {e}", argv[0]));
-    let pid = child.id();
-    let started = Instant::now();
-    let watchdog = std::thread::spawn(move || {
-        while started.elapsed() < timeout {
-            std::thread::sleep(Duration::from_millis(200));
-            // SAFETY: kill(pid, 0) only probes; the pid is our child until reaped.
-            if unsafe { libc::kill(pid as i32, 0) } != 0 {
-                return false;
-            }
-        }
-        // SAFETY: as above; the child has outlived its timeout.
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        true
-    });
-    Running {
-        child,
-        watchdog,
-        timeout,
-        dir: dir.to_path_buf(),
-    }
+        .stderr(Stdio::piped());
+    spawn_watched(&mut cmd, dir.to_path_buf(), timeout)
 }
