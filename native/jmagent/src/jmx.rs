@@ -55,6 +55,24 @@ fn max_age(ms: jlong) -> Duration {
     Duration::from_millis(ms.max(0) as u64)
 }
 
+/// The age bound of `NativeMemory.MAX_AGE_MILLIS`, for natives that take none.
+const MAX_AGE: Duration = Duration::from_millis(5000);
+
+/// A native method returning a String computed from the running agent:
+/// no agent or a JNI failure becomes a Java exception, a panic too.
+fn string_native<'l>(
+    unowned: &mut EnvUnowned<'l>,
+    f: impl FnOnce(&mut Env, &agent::Agent) -> String,
+) -> JString<'l> {
+    unowned
+        .with_env(|env| -> jni::errors::Result<JString<'l>> {
+            let agent = agent::get().ok_or_else(no_agent)?;
+            let text = f(env, agent);
+            env.new_string(text)
+        })
+        .resolve::<ThrowRuntimeExAndDefault>()
+}
+
 fn no_agent() -> jni::errors::Error {
     jni::errors::Error::JniCall(jni::errors::JniError::Unknown)
 }
@@ -82,36 +100,27 @@ extern "system" fn native_text<'l>(
     which: i32,
     max_age_ms: jlong,
 ) -> JString<'l> {
-    unowned
-        .with_env(|env| -> jni::errors::Result<JString<'l>> {
-            let agent = agent::get().ok_or_else(no_agent)?;
-            let text = if which == 4 {
-                format_duration(agent.options().interval)
-            } else {
-                let r = agent.latest_within(max_age(max_age_ms), Some(env));
-                match which {
-                    0 => render::text(&r, agent.options().scale),
-                    1 => render::json(&r),
-                    2 => agent.allocator().kind.name().to_string(),
-                    _ => render::iso_time(r.timestamp_ms),
-                }
-            };
-            env.new_string(text)
-        })
-        .resolve::<ThrowRuntimeExAndDefault>()
+    string_native(&mut unowned, |env, agent| {
+        if which == 4 {
+            return format_duration(agent.options().interval);
+        }
+        let r = agent.latest_within(max_age(max_age_ms), Some(env));
+        match which {
+            0 => render::text(&r, agent.options().scale),
+            1 => render::json(&r),
+            2 => agent.allocator().kind.name().to_string(),
+            _ => render::iso_time(r.timestamp_ms),
+        }
+    })
 }
 
 extern "system" fn native_sample_now<'l>(
     mut unowned: EnvUnowned<'l>,
     _class: JClass<'l>,
 ) -> JString<'l> {
-    unowned
-        .with_env(|env| -> jni::errors::Result<JString<'l>> {
-            let agent = agent::get().ok_or_else(no_agent)?;
-            let r = agent.sample(false, Some(env));
-            env.new_string(render::text(&r, Scale::Auto))
-        })
-        .resolve::<ThrowRuntimeExAndDefault>()
+    string_native(&mut unowned, |env, agent| {
+        render::text(&agent.sample(false, Some(env)), Scale::Auto)
+    })
 }
 
 /// Asks the allocator to release free memory and measures the RSS drop.
@@ -185,31 +194,21 @@ extern "system" fn native_verdicts<'l>(
     mut unowned: EnvUnowned<'l>,
     _class: JClass<'l>,
 ) -> JString<'l> {
-    unowned
-        .with_env(|env| -> jni::errors::Result<JString<'l>> {
-            let agent = agent::get().ok_or_else(no_agent)?;
-            let r = agent.latest_within(Duration::from_millis(5000), Some(env));
-            let text: String = r
-                .diagnosis
-                .iter()
-                .flat_map(|d| d.verdicts.iter())
-                .map(|v| format!("{}: {}\n", v.id, v.title))
-                .collect();
-            env.new_string(text)
-        })
-        .resolve::<ThrowRuntimeExAndDefault>()
+    string_native(&mut unowned, |env, agent| {
+        let r = agent.latest_within(MAX_AGE, Some(env));
+        r.diagnosis
+            .iter()
+            .flat_map(|d| d.verdicts.iter())
+            .map(|v| format!("{}: {}\n", v.id, v.title))
+            .collect()
+    })
 }
 
 extern "system" fn native_history<'l>(
     mut unowned: EnvUnowned<'l>,
     _class: JClass<'l>,
 ) -> JString<'l> {
-    unowned
-        .with_env(|env| -> jni::errors::Result<JString<'l>> {
-            let agent = agent::get().ok_or_else(no_agent)?;
-            env.new_string(agent.history_json())
-        })
-        .resolve::<ThrowRuntimeExAndDefault>()
+    string_native(&mut unowned, |_, agent| agent.history_json())
 }
 
 /// Sends a JMX notification through `NativeMemory.emit` (a no-op until the
