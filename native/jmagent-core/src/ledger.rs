@@ -602,6 +602,26 @@ mod tests {
         (status, mappings, sps)
     }
 
+    /// Inputs with only the process's own figures: no JVM, NMT or allocator.
+    fn process_only<'a>(
+        status: &'a ProcessStatus,
+        mappings: &'a [Mapping],
+        sps: &'a [u64],
+        ranges: &'a JvmRanges,
+    ) -> Inputs<'a> {
+        Inputs {
+            status,
+            mappings,
+            stack_pointers: sps,
+            ranges,
+            malloc_heaps: &[],
+            malloc_chunks: &[],
+            jvm: None,
+            nmt: None,
+            allocator: None,
+        }
+    }
+
     fn sum_top(l: &Ledger) -> i64 {
         l.top_level().map(|b| b.bytes as i64).sum()
     }
@@ -610,17 +630,7 @@ mod tests {
     fn buckets_and_unexplained_add_up_to_rss() {
         let (status, mappings, sps) = captured();
         let ranges = JvmRanges::default();
-        let l = build(&Inputs {
-            status: &status,
-            mappings: &mappings,
-            stack_pointers: &sps,
-            ranges: &ranges,
-            malloc_heaps: &[],
-            malloc_chunks: &[],
-            jvm: None,
-            nmt: None,
-            allocator: None,
-        });
+        let l = build(&process_only(&status, &mappings, &sps, &ranges));
         assert_eq!(l.rss, 59_160 * 1024);
         assert_eq!(sum_top(&l) + l.unexplained, l.rss as i64);
         // The 20 threads' stacks and the main thread's [stack] are found;
@@ -653,15 +663,9 @@ mod tests {
             ..AllocatorStats::default()
         };
         let inputs = Inputs {
-            status: &status,
-            mappings: &mappings,
-            stack_pointers: &sps,
-            ranges: &ranges,
-            malloc_heaps: &[],
-            malloc_chunks: &[],
             jvm: Some(&jvm),
-            nmt: None,
             allocator: Some((AllocatorKind::Glibc, &stats)),
+            ..process_only(&status, &mappings, &sps, &ranges)
         };
         let l = build(&inputs);
         assert_eq!(sum_top(&l) + l.unexplained, l.rss as i64);
@@ -708,17 +712,7 @@ mod tests {
             heap: Some(0xfc00_0000..0x1_0000_0000),
             code_cache: None,
         };
-        let l = build(&Inputs {
-            status: &status,
-            mappings: &mappings,
-            stack_pointers: &sps,
-            ranges: &ranges,
-            malloc_heaps: &[],
-            malloc_chunks: &[],
-            jvm: None,
-            nmt: None,
-            allocator: None,
-        });
+        let l = build(&process_only(&status, &mappings, &sps, &ranges));
         let inside: u64 = mappings
             .iter()
             // The archived heap regions of CDS are file mappings inside the
@@ -742,16 +736,12 @@ mod tests {
                     .unwrap(),
             ),
         ] {
+            let ranges = JvmRanges::default();
             let l = build(&Inputs {
-                status: &status,
-                mappings: &mappings,
-                stack_pointers: &sps,
-                ranges: &JvmRanges::default(),
-                malloc_heaps: &[],
-                malloc_chunks: &[],
                 jvm: Some(&jvm),
                 nmt: nmt.as_ref(),
                 allocator: Some((AllocatorKind::Glibc, &stats)),
+                ..process_only(&status, &mappings, &sps, &ranges)
             });
             for b in &l.buckets {
                 assert!(
