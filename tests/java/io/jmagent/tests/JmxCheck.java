@@ -1,13 +1,10 @@
 package io.jmagent.tests;
 
-import com.sun.tools.attach.VirtualMachine;
 import javax.management.MBeanAttributeInfo;
 import javax.management.MBeanInfo;
 import javax.management.MBeanServerConnection;
 import javax.management.ObjectName;
 import javax.management.remote.JMXConnector;
-import javax.management.remote.JMXConnectorFactory;
-import javax.management.remote.JMXServiceURL;
 
 /**
  * Connects to a JVM the way JConsole does (attach, start the local
@@ -18,23 +15,12 @@ import javax.management.remote.JMXServiceURL;
  */
 public final class JmxCheck {
     public static void main(String[] args) throws Exception {
-        VirtualMachine vm = VirtualMachine.attach(args[0]);
-        String address;
-        try {
-            address = vm.startLocalManagementAgent();
-        } finally {
-            vm.detach();
-        }
-        try (JMXConnector connector = JMXConnectorFactory.connect(new JMXServiceURL(address))) {
+        try (JMXConnector connector = JmxClient.connect(args[0])) {
             MBeanServerConnection server = connector.getMBeanServerConnection();
-            ObjectName name = new ObjectName("jmagent:type=NativeMemory");
-            long deadline = System.nanoTime() + 20_000_000_000L;
-            while (!server.isRegistered(name)) {
-                if (System.nanoTime() > deadline) {
-                    System.out.println("error not registered");
-                    return;
-                }
-                Thread.sleep(100);
+            ObjectName name = new ObjectName(JmxClient.NATIVE_MEMORY);
+            if (!JmxClient.awaitNativeMemory(server, System.nanoTime() + 20_000_000_000L)) {
+                System.out.println("error not registered");
+                return;
             }
             System.out.println("registered");
             MBeanInfo info = server.getMBeanInfo(name);

@@ -1,6 +1,5 @@
 package io.jmagent.tests;
 
-import com.sun.tools.attach.VirtualMachine;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -8,8 +7,6 @@ import javax.management.MBeanServerConnection;
 import javax.management.Notification;
 import javax.management.ObjectName;
 import javax.management.remote.JMXConnector;
-import javax.management.remote.JMXConnectorFactory;
-import javax.management.remote.JMXServiceURL;
 
 /**
  * Subscribes to jmagent:type=NativeMemory's notifications the way JConsole
@@ -22,23 +19,13 @@ public final class JmxNotifications {
         String pid = args[0];
         String type = args[1];
         long seconds = Long.parseLong(args[2]);
-        VirtualMachine vm = VirtualMachine.attach(pid);
-        String address;
-        try {
-            address = vm.startLocalManagementAgent();
-        } finally {
-            vm.detach();
-        }
-        try (JMXConnector connector = JMXConnectorFactory.connect(new JMXServiceURL(address))) {
+        try (JMXConnector connector = JmxClient.connect(pid)) {
             MBeanServerConnection server = connector.getMBeanServerConnection();
-            ObjectName name = new ObjectName("jmagent:type=NativeMemory");
+            ObjectName name = new ObjectName(JmxClient.NATIVE_MEMORY);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-            while (!server.isRegistered(name)) {
-                if (System.nanoTime() > deadline) {
-                    System.out.println("timeout");
-                    return;
-                }
-                Thread.sleep(100);
+            if (!JmxClient.awaitNativeMemory(server, deadline)) {
+                System.out.println("timeout");
+                return;
             }
             BlockingQueue<Notification> received = new ArrayBlockingQueue<>(64);
             server.addNotificationListener(name, (n, handback) -> received.offer(n), null, null);
