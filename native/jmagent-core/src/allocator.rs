@@ -41,6 +41,7 @@
 //! that also contains mimalloc's free memory, and
 //! [`AllocatorStats::in_use_includes_free`] is set.
 
+use crate::selfmem::SelfMemory;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::fmt;
 
@@ -1131,29 +1132,6 @@ pub fn glibc_arena_heaps(mappings: &[crate::procfs::Mapping]) -> Vec<std::ops::R
         })
         .map(|(a, h)| *a..*a + h[3].max(h[2]))
         .collect()
-}
-
-/// Reads this process's own memory through `/proc/self/mem`: an address
-/// that is not mapped (any more) gives an error instead of a fault.
-struct SelfMemory(std::fs::File);
-
-impl SelfMemory {
-    fn open() -> Option<SelfMemory> {
-        std::fs::File::open("/proc/self/mem").ok().map(SelfMemory)
-    }
-
-    /// `N` native-endian words at `addr`.
-    fn words<const N: usize>(&self, addr: u64) -> Option<[u64; N]> {
-        use std::os::unix::fs::FileExt;
-        let mut buf = [0u8; 64];
-        let bytes = &mut buf[..N * 8];
-        self.0.read_exact_at(bytes, addr).ok()?;
-        let mut out = [0u64; N];
-        for (i, w) in out.iter_mut().enumerate() {
-            *w = u64::from_ne_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
-        }
-        Some(out)
-    }
 }
 
 /// Pages examined one by one, in all mappings together, at places that are

@@ -29,10 +29,15 @@ use crate::procfs::{Mapping, ProcessStatus};
 pub enum Basis {
     /// Resident bytes counted from smaps over the bucket's mappings.
     Resident,
-    /// Committed bytes reported by the JVM (MXBeans or NMT).
+    /// Committed bytes reported by the JVM (MXBeans or NMT), in full.
     Committed,
+    /// A committed figure cut down to the resident memory left unclaimed
+    /// (the uncapped figure is in `Bucket::uncapped`).
+    CommittedCapped,
     /// Bytes reported by the C allocator.
     Allocator,
+    /// An allocator figure cut down to the resident memory left unclaimed.
+    AllocatorCapped,
     /// Computed from other figures (a difference).
     Derived,
 }
@@ -73,15 +78,75 @@ pub struct Bucket {
     pub basis: Basis,
     /// The top-level bucket this one breaks down; `None` for top-level buckets.
     pub parent: Option<&'static str>,
+    /// For a capped figure: what it was before the cap.
+    pub uncapped: Option<u64>,
+}
+
+/// The garbage collector a JVM runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Collector {
+    Serial,
+    Parallel,
+    G1,
+    Shenandoah,
+    /// ZGC before generations (JDK 11 to 21): the heap is mapped three times.
+    Z,
+    /// Generational ZGC (JDK 21 with `-XX:+ZGenerational`, the only ZGC from 24).
+    ZGenerational,
+}
+
+impl Collector {
+    pub fn name(self) -> &'static str {
+        match self {
+            Collector::Serial => "Serial",
+            Collector::Parallel => "Parallel",
+            Collector::G1 => "G1",
+            Collector::Shenandoah => "Shenandoah",
+            Collector::Z => "ZGC",
+            Collector::ZGenerational => "ZGC (generational)",
+        }
+    }
+}
+
+/// A GC data structure's reserved address range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcRange {
+    pub range: Range<u64>,
+    /// What it is: "card table", "mark bitmap", ...
+    pub what: &'static str,
 }
 
 /// Address ranges of JVM areas, read from HotSpot's VMStructs when available.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JvmRanges {
-    /// The reserved Java heap.
+    /// The reserved Java heap (empty for ZGC, whose heap is found by its
+    /// shared mapping).
     pub heap: Option<Range<u64>>,
     /// The reserved code cache.
     pub code_cache: Option<Range<u64>>,
+    /// GC structures (card table, mark bitmaps, block offset table), sorted
+    /// and disjoint.
+    pub gc: Vec<GcRange>,
+    pub collector: Option<Collector>,
+    /// Sorted addresses of class structures (`Klass`) in the compressed
+    /// class space: every anonymous mapping holding one is class space.
+    pub class_space: Vec<u64>,
+    /// Sorted addresses of other class metadata (constant pools): every
+    /// anonymous mapping holding one is non-class metaspace.
+    pub metaspace: Vec<u64>,
+}
+
+/// The Java heap as the kernel maps it. ZGC before generations maps the
+/// same shared memory at three addresses, and VmRSS counts each view.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HeapMapping {
+    /// How many times the heap is mapped (1 but for multi-mapped ZGC).
+    pub views: u32,
+    /// Resident bytes as VmRSS counts them: once per view.
+    pub resident: u64,
+    /// Resident bytes counted once: what the memory holds physically, and
+    /// what a memory cgroup charges.
+    pub physical: u64,
 }
 
 /// Everything the ledger is computed from. Every part but `status` is
@@ -114,6 +179,9 @@ pub struct Ledger {
     /// Resident anonymous bytes in glibc arenas (`[heap]` and the arena
     /// heaps), when they could be identified.
     pub malloc_arena_resident: Option<u64>,
+    /// The heap's mapping, when the heap was found by address.
+    pub heap_mapping: Option<HeapMapping>,
+    pub collector: Option<Collector>,
 }
 
 impl Ledger {
@@ -163,7 +231,15 @@ fn anon_inside(m: &Mapping, r: &Range<u64>) -> u64 {
 #[derive(Debug, Default)]
 struct Resident {
     heap: u64,
+    /// The heap's shared-memory mappings (ZGC): resident as VmRSS counts
+    /// them, proportional (each page once), and how many views.
+    heap_shared: u64,
+    heap_shared_pss: u64,
+    heap_views: u32,
     code_cache: u64,
+    gc: u64,
+    metaspace: u64,
+    class_space: u64,
     thread_stacks: u64,
     arenas: u64,
     arenas_found: bool,
@@ -189,10 +265,19 @@ fn classify(inputs: &Inputs, mut trace: Option<&mut String>) -> Resident {
             r.arenas,
             r.chunks,
             r.thread_stacks,
+            r.gc,
+            r.metaspace + r.class_space,
             r.unclassified,
         ]
     };
+    let mut heap_views: Vec<u64> = Vec::new();
     for m in inputs.mappings {
+        if is_heap_file(m) {
+            r.heap_shared += m.rss;
+            r.heap_shared_pss += m.pss;
+            heap_views.push(m.offset);
+            continue;
+        }
         if !m.is_anonymous() {
             r.file_private += m.anonymous;
             continue;
@@ -210,7 +295,7 @@ fn classify(inputs: &Inputs, mut trace: Option<&mut String>) -> Resident {
                 .collect();
             let _ = writeln!(
                 t,
-                "{:x}-{:x} {} {:>8} KiB anon: heap {} code {} arenas {} mmapped-chunks {} stack {} unclassified {} KiB {}",
+                "{:x}-{:x} {} {:>8} KiB anon: heap {} code {} arenas {} mmapped-chunks {} stack {} gc {} metaspace {} unclassified {} KiB {}",
                 m.start,
                 m.end,
                 String::from_utf8_lossy(&m.perms),
@@ -221,11 +306,30 @@ fn classify(inputs: &Inputs, mut trace: Option<&mut String>) -> Resident {
                 d[3],
                 d[4],
                 d[5],
+                d[6],
+                d[7],
                 m.path
             );
         }
     }
+    // Each view maps the heap file from its start: the number of mappings
+    // at the lowest offset is the number of views.
+    if let Some(&lowest) = heap_views.iter().min() {
+        r.heap_views = heap_views.iter().filter(|&&o| o == lowest).count() as u32;
+    }
     r
+}
+
+/// ZGC's heap: shared memory from a file it names `java_heap` (a memfd,
+/// `/memfd:java_heap (deleted)`).
+fn is_heap_file(m: &Mapping) -> bool {
+    m.perms[3] == b's' && m.path.contains("java_heap")
+}
+
+/// Whether one of the sorted `addrs` lies inside `m`.
+fn holds_any(m: &Mapping, addrs: &[u64]) -> bool {
+    let i = addrs.partition_point(|&a| a < m.start);
+    i < addrs.len() && addrs[i] < m.end
 }
 
 /// Bytes of the sorted, disjoint `ranges` that lie inside `m`.
@@ -245,21 +349,34 @@ fn classify_one(inputs: &Inputs, sps: &[u64], m: &Mapping, r: &mut Resident) {
     let in_heap = ranges.heap.as_ref().map_or(0, |h| anon_inside(m, h));
     let in_code = ranges.code_cache.as_ref().map_or(0, |c| anon_inside(m, c));
     let in_arenas: u64 = inputs.malloc_heaps.iter().map(|a| anon_inside(m, a)).sum();
+    let in_gc: u64 = ranges.gc.iter().map(|g| anon_inside(m, &g.range)).sum();
+    let ranged = (in_heap + in_code + in_arenas + in_gc).min(m.anonymous);
     // malloc'd memory is written by whoever asked for it, so chunks are
     // taken as resident first; what else shares the mapping (merged JVM
     // memory, often untouched) gets the rest.
-    let in_chunks = bytes_inside_sorted(m, inputs.malloc_chunks)
-        .min(m.anonymous.saturating_sub(in_heap + in_code + in_arenas));
+    let in_chunks = bytes_inside_sorted(m, inputs.malloc_chunks).min(m.anonymous - ranged);
     r.heap += in_heap;
     r.code_cache += in_code;
     r.arenas += in_arenas;
+    r.gc += in_gc;
     r.chunks += in_chunks;
     if in_arenas > 0 {
         r.arenas_found = true;
     }
-    let known = in_heap + in_code + in_arenas + in_chunks;
+    let known = ranged + in_chunks;
+    let rest = m.anonymous - known;
+    // Metaspace is found by the class metadata it holds; its mappings may
+    // have merged with a neighbour that the ranges above identified.
+    if holds_any(m, &ranges.class_space) {
+        r.class_space += rest;
+        return;
+    }
+    if holds_any(m, &ranges.metaspace) {
+        r.metaspace += rest;
+        return;
+    }
     if known > 0 {
-        r.unclassified += m.anonymous.saturating_sub(known);
+        r.unclassified += rest;
         return;
     }
     if m.path == "[heap]" && matches!(inputs.allocator, Some((AllocatorKind::Glibc, _))) {
@@ -283,7 +400,21 @@ fn classify_one(inputs: &Inputs, sps: &[u64], m: &Mapping, r: &mut Resident) {
 /// One line per anonymous mapping: how its resident bytes were
 /// classified. For finding where `unexplained` memory lives.
 pub fn explain_mappings(inputs: &Inputs) -> String {
+    use std::fmt::Write;
     let mut out = String::new();
+    let r = inputs.ranges;
+    let _ = writeln!(
+        out,
+        "# collector {:?}, heap {:x?}, code cache {:x?}, {} class-space and {} metaspace addresses",
+        r.collector,
+        r.heap,
+        r.code_cache,
+        r.class_space.len(),
+        r.metaspace.len()
+    );
+    for g in &r.gc {
+        let _ = writeln!(out, "# gc {:x?} {}", g.range, g.what);
+    }
     classify(inputs, Some(&mut out));
     out
 }
@@ -320,244 +451,84 @@ fn raw(stats: &AllocatorStats, key: &str) -> Option<u64> {
     stats.raw.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
 }
 
-/// Builds the ledger of one sample.
-pub fn build(inputs: &Inputs) -> Ledger {
-    let status = inputs.status;
-    let rss = status.vm_rss;
-    let resident = classify(inputs, None);
-    let mut left = Unclassified(resident.unclassified);
-    let mut buckets = Vec::new();
-    let mut push = |id, label, bytes, basis, parent| {
-        buckets.push(Bucket {
+/// The buckets of a ledger being built, and the unclassified memory that
+/// capped figures still share.
+struct Builder {
+    buckets: Vec<Bucket>,
+    left: Unclassified,
+}
+
+impl Builder {
+    fn push(
+        &mut self,
+        id: &'static str,
+        label: &'static str,
+        bytes: u64,
+        basis: Basis,
+        parent: Option<&'static str>,
+    ) {
+        self.buckets.push(Bucket {
             id,
             label,
             bytes,
             basis,
             parent,
-        })
+            uncapped: None,
+        });
+    }
+
+    /// A figure bounded by `cap`: labelled with `full` when it fits, else
+    /// cut to `cap`, labelled `capped`, with the figure beside it.
+    #[allow(clippy::too_many_arguments)]
+    fn bounded(
+        &mut self,
+        id: &'static str,
+        label: &'static str,
+        figure: u64,
+        cap: u64,
+        (full, capped): (Basis, Basis),
+        parent: Option<&'static str>,
+    ) -> u64 {
+        let bytes = figure.min(cap);
+        self.push(
+            id,
+            label,
+            bytes,
+            if bytes < figure { capped } else { full },
+            parent,
+        );
+        if bytes < figure {
+            self.buckets.last_mut().unwrap().uncapped = Some(figure);
+        }
+        bytes
+    }
+
+    /// A committed figure, capped by the unclassified memory left.
+    fn committed(&mut self, id: &'static str, label: &'static str, figure: u64) -> u64 {
+        let cap = self.left.0;
+        let v = self.bounded(id, label, figure, cap, COMMITTED, None);
+        self.left.take(v)
+    }
+}
+
+const COMMITTED: (Basis, Basis) = (Basis::Committed, Basis::CommittedCapped);
+const ALLOCATOR: (Basis, Basis) = (Basis::Allocator, Basis::AllocatorCapped);
+
+/// Builds the ledger of one sample.
+pub fn build(inputs: &Inputs) -> Ledger {
+    let rss = inputs.status.vm_rss;
+    let resident = classify(inputs, None);
+    let mut b = Builder {
+        buckets: Vec::new(),
+        left: Unclassified(resident.unclassified),
     };
-    let jvm = inputs.jvm;
-    let glibc = matches!(inputs.allocator, Some((AllocatorKind::Glibc, _)));
-
-    // Java heap and code cache: resident over their reserved ranges, else
-    // the committed figure (capped by what is resident and unclassified).
-    match (&inputs.ranges.heap, jvm) {
-        (Some(_), _) => push(
-            "java_heap",
-            "Java heap",
-            resident.heap,
-            Basis::Resident,
-            None,
-        ),
-        (None, Some(j)) => push(
-            "java_heap",
-            "Java heap",
-            left.take(j.heap_committed),
-            Basis::Committed,
-            None,
-        ),
-        (None, None) => {}
-    }
-    match (&inputs.ranges.code_cache, jvm) {
-        (Some(_), _) => push(
-            "code_cache",
-            "Code cache",
-            resident.code_cache,
-            Basis::Resident,
-            None,
-        ),
-        (None, Some(j)) => push(
-            "code_cache",
-            "Code cache",
-            left.take(j.code_cache_committed()),
-            Basis::Committed,
-            None,
-        ),
-        (None, None) => {}
-    }
-    push(
-        "thread_stacks",
-        "Thread stacks",
-        resident.thread_stacks,
-        Basis::Resident,
-        None,
-    );
-
-    // Metaspace commits in small granules as it uses them, so its committed
-    // figure is close to resident: it is served before the allocator's
-    // mmapped chunks, which may be partly untouched.
-    if let Some(j) = jvm {
-        let metaspace = left.take(j.metaspace_committed());
-        push(
-            "metaspace",
-            "Metaspace and class space",
-            metaspace,
-            Basis::Committed,
-            None,
-        );
-        push(
-            "class_space",
-            "compressed class space",
-            j.class_space_committed().min(metaspace),
-            Basis::Committed,
-            Some("metaspace"),
-        );
-    }
-    // The allocator's memory outside glibc's arenas lives in anonymous
-    // mappings of its own: glibc's mmapped chunks, or all of another
-    // allocator's memory. It is taken out of the unclassified memory before
-    // the JVM's committed figures are.
-    let mut malloc_in_use = None;
-    let mut retained_free = 0;
-    if let Some((_, stats)) = inputs.allocator {
-        if glibc {
-            // Chunks of mmap_threshold or more are mmapped one by one,
-            // outside the arenas: resident as found; chunks the search did
-            // not find (hblkhd minus what was found) are capped.
-            let found: u64 = inputs.malloc_chunks.iter().map(|c| c.end - c.start).sum();
-            let hblkhd = raw(stats, "hblkhd").unwrap_or(0);
-            let mmapped = resident.chunks + left.take(hblkhd.saturating_sub(found));
-            let arena_in_use = raw(stats, "uordblks").unwrap_or(0);
-            if resident.arenas_found {
-                // Memory malloc'd but never touched is in uordblks but not
-                // in RSS, and glibc keeps counting trimmed (madvise'd) free
-                // pages in fordblks: both are capped by what is resident in
-                // the arenas.
-                let used = arena_in_use.min(resident.arenas);
-                malloc_in_use = Some(used + mmapped);
-                retained_free = stats.retained_free.min(resident.arenas - used);
-            } else {
-                malloc_in_use = Some(arena_in_use + mmapped);
-                retained_free = stats.retained_free;
-            }
-            // Direct buffers are malloc'ed and written (zeroed) by the JDK:
-            // when the chunk search missed some of them this sample, their
-            // bytes are in the unclassified memory.
-            let direct = jvm.map_or(0, |j| j.direct_buffers().1);
-            if let Some(in_use) = malloc_in_use.as_mut() {
-                if *in_use < direct {
-                    *in_use += left.take(direct - *in_use);
-                }
-            }
-        } else {
-            // mimalloc reports committed memory as in use (free included).
-            malloc_in_use = Some(left.take(stats.in_use));
-            retained_free = left.take(stats.retained_free);
-        }
-    }
-
-    if let Some(nmt) = inputs.nmt {
-        let gc = nmt.category("GC").map_or(0, |c| c.mmap_committed);
-        push(
-            "gc",
-            "GC structures (NMT)",
-            left.take(gc),
-            Basis::Committed,
-            None,
-        );
-        let other: u64 = nmt
-            .categories
-            .iter()
-            .filter(|c| !NMT_MMAP_COVERED.contains(&c.name.as_str()))
-            .map(|c| c.mmap_committed)
-            .sum();
-        push(
-            "jvm_other_mmap",
-            "Other JVM mmap (NMT)",
-            left.take(other),
-            Basis::Committed,
-            None,
-        );
-    }
-
-    let direct = jvm.map_or(0, |j| j.direct_buffers().1);
-    if let Some(in_use) = malloc_in_use {
-        push(
-            "malloc_in_use",
-            "malloc in use (resident)",
-            in_use,
-            Basis::Allocator,
-            None,
-        );
-        let direct_child = direct.min(in_use);
-        push(
-            "direct_buffers",
-            "direct buffers",
-            direct_child,
-            Basis::Committed,
-            Some("malloc_in_use"),
-        );
-        match inputs.nmt {
-            Some(nmt) => {
-                // NMT's malloc total contains the direct buffers (category Other).
-                let jvm_malloc = nmt
-                    .total_malloc
-                    .saturating_sub(direct)
-                    .min(in_use - direct_child);
-                push(
-                    "jvm_malloc",
-                    "JVM internal malloc (NMT)",
-                    jvm_malloc,
-                    Basis::Committed,
-                    Some("malloc_in_use"),
-                );
-                push(
-                    "native_library_malloc",
-                    "native-library malloc (outside NMT)",
-                    in_use - direct_child - jvm_malloc,
-                    Basis::Derived,
-                    Some("malloc_in_use"),
-                );
-            }
-            None => push(
-                "jvm_and_native_malloc",
-                "JVM and native-library malloc",
-                in_use - direct_child,
-                Basis::Derived,
-                Some("malloc_in_use"),
-            ),
-        }
-        push(
-            "malloc_retained_free",
-            "malloc free, retained by the allocator",
-            retained_free,
-            Basis::Allocator,
-            None,
-        );
-    }
-
-    push(
-        "file_private",
-        "Written pages of mapped files (CDS, data)",
-        resident.file_private,
-        Basis::Resident,
-        None,
-    );
-    let file = status.rss_file + status.rss_shmem;
-    push(
-        "file_mapped",
-        "File-backed and shared memory",
-        file,
-        Basis::Resident,
-        None,
-    );
-    let mapped = jvm.map_or(0, |j| j.mapped_buffers().1).min(file);
-    push(
-        "mapped_buffers",
-        "mapped byte buffers (capacity)",
-        mapped,
-        Basis::Committed,
-        Some("file_mapped"),
-    );
-    push(
-        "other_files",
-        "libraries, jars, CDS archive, other files",
-        file - mapped,
-        Basis::Derived,
-        Some("file_mapped"),
-    );
-
-    let accounted: u64 = buckets
+    let heap_mapping = jvm_areas(&mut b, inputs, &resident);
+    let malloc = allocator_figures(&mut b, inputs, &resident);
+    jvm_mmap(&mut b, inputs, &resident);
+    malloc_buckets(&mut b, inputs, malloc);
+    file_buckets(&mut b, inputs, &resident);
+    let accounted: u64 = b
+        .buckets
         .iter()
         .filter(|b| b.parent.is_none())
         .map(|b| b.bytes)
@@ -565,9 +536,285 @@ pub fn build(inputs: &Inputs) -> Ledger {
     Ledger {
         rss,
         unexplained: rss as i64 - accounted as i64,
-        buckets,
+        buckets: b.buckets,
         malloc_arena_resident: resident.arenas_found.then_some(resident.arenas),
+        heap_mapping,
+        collector: inputs.ranges.collector,
     }
+}
+
+/// Java heap, code cache, thread stacks, metaspace: resident over their
+/// ranges where known, else the committed figures, capped.
+fn jvm_areas(b: &mut Builder, inputs: &Inputs, r: &Resident) -> Option<HeapMapping> {
+    let ranges = inputs.ranges;
+    let jvm = inputs.jvm;
+    let mut heap_mapping = None;
+    if ranges.heap.is_some() || r.heap_views > 0 {
+        let resident = r.heap + r.heap_shared;
+        b.push("java_heap", "Java heap", resident, Basis::Resident, None);
+        // smaps' Pss counts a page mapped in n views 1/n in each.
+        let physical = if r.heap_views > 1 && r.heap_shared_pss > 0 {
+            r.heap + r.heap_shared_pss
+        } else {
+            resident / u64::from(r.heap_views.max(1))
+        };
+        heap_mapping = Some(HeapMapping {
+            views: r.heap_views.max(1),
+            resident,
+            physical,
+        });
+    } else if let Some(j) = jvm {
+        b.committed("java_heap", "Java heap", j.heap_committed);
+    }
+    match (&ranges.code_cache, jvm) {
+        (Some(_), _) => b.push(
+            "code_cache",
+            "Code cache",
+            r.code_cache,
+            Basis::Resident,
+            None,
+        ),
+        (None, Some(j)) => {
+            b.committed("code_cache", "Code cache", j.code_cache_committed());
+        }
+        (None, None) => {}
+    }
+    b.push(
+        "thread_stacks",
+        "Thread stacks",
+        r.thread_stacks,
+        Basis::Resident,
+        None,
+    );
+    metaspace(b, inputs, r);
+    heap_mapping
+}
+
+const METASPACE: &str = "Metaspace and class space";
+const CLASS_SPACE: &str = "compressed class space";
+
+/// Metaspace by residency when its mappings were found by the class
+/// metadata they hold; else its committed figure (which is close to
+/// resident: metaspace commits small granules as it uses them), capped.
+fn metaspace(b: &mut Builder, inputs: &Inputs, r: &Resident) {
+    let Some(j) = inputs.jvm else { return };
+    let committed = j.metaspace_committed();
+    let class_committed = j.class_space_committed();
+    let ranges = inputs.ranges;
+    if !ranges.metaspace.is_empty() || !ranges.class_space.is_empty() {
+        // Nothing uncommitted is resident: a mapping that merged with an
+        // unknown neighbour gives the excess back to the unclassified memory.
+        let class = r.class_space.min(class_committed);
+        let other = r.metaspace.min(committed.saturating_sub(class_committed));
+        b.left.0 += r.class_space - class + r.metaspace - other;
+        b.push("metaspace", METASPACE, class + other, Basis::Resident, None);
+        b.push(
+            "class_space",
+            CLASS_SPACE,
+            class,
+            Basis::Resident,
+            Some("metaspace"),
+        );
+    } else {
+        let m = b.committed("metaspace", METASPACE, committed);
+        b.bounded(
+            "class_space",
+            CLASS_SPACE,
+            class_committed,
+            m,
+            COMMITTED,
+            Some("metaspace"),
+        );
+    }
+}
+
+/// GC structures (resident over their ranges, else NMT's committed figure)
+/// and, with NMT, the JVM's other mmaps.
+fn jvm_mmap(b: &mut Builder, inputs: &Inputs, r: &Resident) {
+    let nmt = inputs.nmt;
+    if !inputs.ranges.gc.is_empty() {
+        b.push("gc", "GC structures", r.gc, Basis::Resident, None);
+    } else if let Some(nmt) = nmt {
+        let gc = nmt.category("GC").map_or(0, |c| c.mmap_committed);
+        b.committed("gc", "GC structures (NMT)", gc);
+    }
+    if let Some(nmt) = nmt {
+        let other: u64 = nmt
+            .categories
+            .iter()
+            .filter(|c| !NMT_MMAP_COVERED.contains(&c.name.as_str()))
+            .map(|c| c.mmap_committed)
+            .sum();
+        b.committed("jvm_other_mmap", "Other JVM mmap (NMT)", other);
+    }
+}
+
+/// The allocator's in-use and retained-free figures, checked against what
+/// is resident.
+struct Malloc {
+    in_use: u64,
+    /// The basis of `in_use`, and the figure before a cap.
+    basis: Basis,
+    uncapped: Option<u64>,
+    retained_free: u64,
+    retained_basis: Basis,
+    retained_uncapped: Option<u64>,
+}
+
+fn allocator_figures(b: &mut Builder, inputs: &Inputs, r: &Resident) -> Option<Malloc> {
+    let (kind, stats) = inputs.allocator?;
+    let direct = inputs.jvm.map_or(0, |j| j.direct_buffers().1);
+    if kind != AllocatorKind::Glibc {
+        // The allocator's memory lives in anonymous mappings of its own:
+        // unclassified. mimalloc reports committed memory as in use.
+        let in_use = b.left.take(stats.in_use);
+        let retained_free = b.left.take(stats.retained_free);
+        let basis = |v: u64, figure: u64| {
+            if v < figure {
+                (ALLOCATOR.1, Some(figure))
+            } else {
+                (ALLOCATOR.0, None)
+            }
+        };
+        let (basis_in_use, uncapped) = basis(in_use, stats.in_use);
+        let (retained_basis, retained_uncapped) = basis(retained_free, stats.retained_free);
+        return Some(Malloc {
+            in_use,
+            basis: basis_in_use,
+            uncapped,
+            retained_free,
+            retained_basis,
+            retained_uncapped,
+        });
+    }
+    // Chunks of mmap_threshold or more are mmapped one by one, outside the
+    // arenas: resident as found; chunks the search did not find (hblkhd
+    // minus what was found) are capped.
+    let found: u64 = inputs.malloc_chunks.iter().map(|c| c.end - c.start).sum();
+    let hblkhd = raw(stats, "hblkhd").unwrap_or(0);
+    let mmapped = r.chunks + b.left.take(hblkhd.saturating_sub(found));
+    let arena_in_use = raw(stats, "uordblks").unwrap_or(0);
+    let (mut in_use, retained_free) = if r.arenas_found {
+        // Memory malloc'd but never touched is in uordblks but not in RSS,
+        // and glibc keeps counting trimmed (madvise'd) free pages in
+        // fordblks: both are bounded by what is resident in the arenas.
+        let used = arena_in_use.min(r.arenas);
+        (used + mmapped, stats.retained_free.min(r.arenas - used))
+    } else {
+        (arena_in_use + mmapped, stats.retained_free)
+    };
+    // Direct buffers are malloc'ed and written (zeroed) by the JDK: when the
+    // chunk search missed some of them this sample, their bytes are in the
+    // unclassified memory.
+    if in_use < direct {
+        in_use += b.left.take(direct - in_use);
+    }
+    Some(Malloc {
+        in_use,
+        basis: Basis::Allocator,
+        uncapped: None,
+        retained_free,
+        retained_basis: Basis::Allocator,
+        retained_uncapped: None,
+    })
+}
+
+/// `malloc_in_use` with its children, and `malloc_retained_free`.
+fn malloc_buckets(b: &mut Builder, inputs: &Inputs, m: Option<Malloc>) {
+    let Some(m) = m else { return };
+    let jvm = inputs.jvm;
+    let direct = jvm.map_or(0, |j| j.direct_buffers().1);
+    let in_use = m.in_use;
+    b.push(
+        "malloc_in_use",
+        "malloc in use (resident)",
+        in_use,
+        m.basis,
+        None,
+    );
+    b.buckets.last_mut().unwrap().uncapped = m.uncapped;
+    const P: Option<&str> = Some("malloc_in_use");
+    let direct_child = b.bounded(
+        "direct_buffers",
+        "direct buffers",
+        direct,
+        in_use,
+        COMMITTED,
+        P,
+    );
+    match inputs.nmt {
+        Some(nmt) => {
+            // NMT's malloc total contains the direct buffers (category Other).
+            let jvm_malloc = b.bounded(
+                "jvm_malloc",
+                "JVM internal malloc (NMT)",
+                nmt.total_malloc.saturating_sub(direct),
+                in_use - direct_child,
+                COMMITTED,
+                P,
+            );
+            b.push(
+                "native_library_malloc",
+                "native-library malloc (outside NMT)",
+                in_use - direct_child - jvm_malloc,
+                Basis::Derived,
+                P,
+            );
+        }
+        None => b.push(
+            "jvm_and_native_malloc",
+            "JVM and native-library malloc",
+            in_use - direct_child,
+            Basis::Derived,
+            P,
+        ),
+    }
+    b.push(
+        "malloc_retained_free",
+        "malloc free, retained by the allocator",
+        m.retained_free,
+        m.retained_basis,
+        None,
+    );
+    b.buckets.last_mut().unwrap().uncapped = m.retained_uncapped;
+}
+
+/// Written pages of private file mappings, and file-backed and shared
+/// memory other than the Java heap.
+fn file_buckets(b: &mut Builder, inputs: &Inputs, r: &Resident) {
+    let status = inputs.status;
+    b.push(
+        "file_private",
+        "Written pages of mapped files (CDS, data)",
+        r.file_private,
+        Basis::Resident,
+        None,
+    );
+    // ZGC's heap is shared memory (RssShmem); it is the java_heap bucket.
+    let file = (status.rss_file + status.rss_shmem).saturating_sub(r.heap_shared);
+    b.push(
+        "file_mapped",
+        "File-backed and shared memory",
+        file,
+        Basis::Resident,
+        None,
+    );
+    let mapped = inputs.jvm.map_or(0, |j| j.mapped_buffers().1);
+    let mapped = b.bounded(
+        "mapped_buffers",
+        "mapped byte buffers (capacity)",
+        mapped,
+        file,
+        COMMITTED,
+        Some("file_mapped"),
+    );
+    b.push(
+        "other_files",
+        "libraries, jars, CDS archive, other files",
+        file - mapped,
+        Basis::Derived,
+        Some("file_mapped"),
+    );
 }
 
 /// `retained_free / (in_use + retained_free)`: the share of the memory the

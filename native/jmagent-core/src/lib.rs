@@ -16,3 +16,4 @@ pub mod options;
 pub mod procfs;
 pub mod render;
 pub mod report;
+pub mod selfmem;

@@ -349,6 +349,10 @@ pub struct Mapping {
     /// copy-on-write pages of private file mappings.
     pub anonymous: u64,
     pub swap: u64,
+    /// Proportional set size: resident bytes divided by the number of
+    /// mappings of each page, in this and other processes. A page mapped
+    /// three times (ZGC's heap views) counts a third in each.
+    pub pss: u64,
 }
 
 impl Mapping {
@@ -444,12 +448,15 @@ fn parse_mapping_header(line: &str) -> Option<Mapping> {
         rss: 0,
         anonymous: 0,
         swap: 0,
+        pss: 0,
     })
 }
 
 const M_RSS: u8 = 1;
 const M_ANON: u8 = 2;
 const M_SWAP: u8 = 4;
+/// Optional: not checked by `check_mapping`.
+const M_PSS: u8 = 8;
 
 fn mapping_context(m: &Mapping) -> String {
     format!("mapping {:x}-{:x}: ", m.start, m.end)
@@ -493,7 +500,7 @@ fn parse_smaps_into(text: &str, file: &str, out: &mut Vec<Mapping>) -> Result<()
             seen = 0;
             continue;
         }
-        // Only three of ~24 fields are kept: compare prefixes rather than
+        // Only four of ~24 fields are kept: compare prefixes rather than
         // splitting every line at its colon.
         let (bit, field, value) = if let Some(v) = line.strip_prefix("Rss:") {
             (M_RSS, "Rss", v)
@@ -501,6 +508,8 @@ fn parse_smaps_into(text: &str, file: &str, out: &mut Vec<Mapping>) -> Result<()
             (M_ANON, "Anonymous", v)
         } else if let Some(v) = line.strip_prefix("Swap:") {
             (M_SWAP, "Swap", v)
+        } else if let Some(v) = line.strip_prefix("Pss:") {
+            (M_PSS, "Pss", v)
         } else {
             continue;
         };
@@ -516,6 +525,7 @@ fn parse_smaps_into(text: &str, file: &str, out: &mut Vec<Mapping>) -> Result<()
         match bit {
             M_RSS => m.rss = v,
             M_ANON => m.anonymous = v,
+            M_PSS => m.pss = v,
             _ => m.swap = v,
         }
         seen |= bit;
@@ -524,6 +534,47 @@ fn parse_smaps_into(text: &str, file: &str, out: &mut Vec<Mapping>) -> Result<()
         check_mapping(file, last, seen)?;
     }
     Ok(())
+}
+
+/// Parses `/proc/<pid>/maps`: the mappings without their resident figures
+/// (all zero). The kernel produces it without walking page tables, so it
+/// costs little whatever the RSS.
+pub fn parse_maps(text: &str) -> Result<Vec<Mapping>, ProcError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(i, l)| {
+            parse_mapping_header(l).ok_or_else(|| ProcError::BadMapping {
+                file: "/proc/self/maps".to_owned(),
+                line: i + 1,
+                text: l.chars().take(200).collect(),
+            })
+        })
+        .collect()
+}
+
+/// Reads `/proc/self/maps`.
+pub fn read_maps() -> Result<Vec<Mapping>, ProcError> {
+    let mut buf = String::new();
+    read_into(Path::new("/proc/self/maps"), &mut buf)?;
+    parse_maps(&buf)
+}
+
+/// Whether `r` is covered, without gaps, by anonymous mappings of the
+/// sorted `mappings` (reserved or committed alike).
+pub fn covered_by_anonymous(mappings: &[Mapping], r: &std::ops::Range<u64>) -> bool {
+    let mut at = r.start;
+    let first = mappings.partition_point(|m| m.end <= r.start);
+    for m in &mappings[first..] {
+        if at >= r.end {
+            break;
+        }
+        if m.start > at || !m.is_anonymous() {
+            return false;
+        }
+        at = m.end;
+    }
+    at >= r.end
 }
 
 /// Reads `/proc/self/smaps`.
@@ -595,6 +646,30 @@ pub fn parse_syscall_line(text: &str) -> Option<u64> {
     }
     let hex = sp.strip_prefix("0x").unwrap_or(sp);
     u64::from_str_radix(hex, 16).ok().filter(|&v| v != 0)
+}
+
+#[cfg(test)]
+mod maps_tests {
+    use super::*;
+
+    #[test]
+    fn maps_lines_and_anonymous_coverage() {
+        let text = "7f0000000000-7f0000200000 rw-p 00000000 00:00 0 \n\
+                    7f0000200000-7f0000400000 ---p 00000000 00:00 0 \n\
+                    7f0000400000-7f0000401000 r--p 00000000 fe:00 42  /usr/lib/libz.so\n";
+        let maps = parse_maps(text).unwrap();
+        assert_eq!(maps.len(), 3);
+        assert_eq!(maps[2].path, "/usr/lib/libz.so");
+        let anon = |a: u64, b: u64| covered_by_anonymous(&maps, &(a..b));
+        assert!(
+            anon(0x7f0000000000, 0x7f0000400000),
+            "two anonymous mappings in a row"
+        );
+        assert!(anon(0x7f0000100000, 0x7f0000300000));
+        assert!(!anon(0x7f0000300000, 0x7f0000401000), "runs into a file");
+        assert!(!anon(0x7effff000000, 0x7f0000001000), "starts in a gap");
+        assert!(parse_maps("not a mapping\n").is_err());
+    }
 }
 
 #[cfg(test)]

@@ -193,11 +193,30 @@ pub fn text(r: &Report, scale: Scale) -> String {
         "RSS minus the buckets above",
         0,
     );
+    if let Some(h) = l.heap_mapping.filter(|h| h.views > 1) {
+        let _ = writeln!(
+            out,
+            "Java heap mapped {} times ({}): VmRSS counts its {} resident bytes once per view, {} in all; physically {}{}",
+            h.views,
+            l.collector.map_or("multi-mapped", |c| c.name()),
+            size(h.physical, scale),
+            size(h.resident, scale),
+            size(h.physical, scale),
+            match &r.container {
+                Some(c) => format!(
+                    ", which is what the container is charged (cgroup usage {})",
+                    size(c.usage, scale)
+                ),
+                None => String::new(),
+            }
+        );
+    }
     if let Some(j) = &r.jvm {
         let (dc, du, _) = j.direct_buffers();
         let _ = writeln!(
             out,
-            "JVM: heap used {} of committed {} (max {}); {} Java threads; direct buffers {} in {} (limit {})",
+            "JVM: {}heap used {} of committed {} (max {}); {} Java threads; direct buffers {} in {} (limit {})",
+            l.collector.map_or(String::new(), |c| format!("{} ", c.name())),
             size(j.heap_used, scale),
             size(j.heap_committed, scale),
             j.heap_max.map_or("undefined".into(), |m| size(m, scale)),
@@ -286,6 +305,8 @@ fn basis_name(b: crate::ledger::Basis) -> &'static str {
     match b {
         crate::ledger::Basis::Resident => "resident",
         crate::ledger::Basis::Committed => "committed",
+        crate::ledger::Basis::CommittedCapped => "committed_capped",
+        crate::ledger::Basis::AllocatorCapped => "allocator_capped",
         crate::ledger::Basis::Allocator => "allocator",
         crate::ledger::Basis::Derived => "derived",
     }
@@ -311,6 +332,7 @@ pub fn json_value(r: &Report) -> Value {
                 "parent": b.parent,
                 "bytes": b.bytes,
                 "basis": basis_name(b.basis),
+                "uncapped_bytes": b.uncapped,
                 "percent_of_rss": round2(percent(b.bytes as i64, l.rss)),
                 "change_bytes": r.change(b.id),
             })
@@ -412,6 +434,12 @@ pub fn json_value(r: &Report) -> Value {
         "native_threads": p.threads,
         "container": container,
         "buckets": buckets,
+        "heap": l.heap_mapping.map(|h| json!({
+            "collector": l.collector.map(|c| c.name()),
+            "views": h.views,
+            "resident_bytes": h.resident,
+            "physical_bytes": h.physical,
+        })),
         "unexplained_bytes": l.unexplained,
         "unexplained_percent": round2(percent(l.unexplained, l.rss)),
         "allocator": allocator,

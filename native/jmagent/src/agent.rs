@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use jmagent_core::allocator::{self, Detected};
 use jmagent_core::diagnosis::{self, History, Point};
 use jmagent_core::jvm::JvmSnapshot;
-use jmagent_core::ledger::JvmRanges;
 use jmagent_core::options::{format_duration, Action, Format, NmtMode, Options};
 use jmagent_core::procfs;
 use jmagent_core::render;
@@ -24,12 +23,12 @@ use jmagent_core::report::{self, AutoTrim, JvmPart, Report};
 use jni::sys::{jint, JNIEnv, JavaVM, JavaVMAttachArgs, JNI_ERR, JNI_OK, JNI_VERSION_1_8};
 use jni::Env;
 
+use crate::areas::JvmAreas;
 use crate::ffi;
 use crate::jmx;
 use crate::jvmti::Jvmti;
 use crate::probe;
 use crate::sink::Sink;
-use crate::vmstructs;
 
 /// How long VMDeath waits for a sample in progress before writing the final report.
 const STOP_WAIT: Duration = Duration::from_secs(2);
@@ -59,7 +58,7 @@ pub struct Agent {
     wake: Condvar,
     sampler: Mutex<Option<JoinHandle<()>>>,
     detected: Detected,
-    ranges: OnceLock<JvmRanges>,
+    areas: OnceLock<JvmAreas>,
     started_at: Instant,
     /// The latest sample, whoever asked for it (log, MXBean).
     latest: Mutex<Option<Arc<Report>>>,
@@ -144,7 +143,7 @@ fn new_agent(vm: *mut JavaVM, options: Options) -> Result<Agent, String> {
         wake: Condvar::new(),
         sampler: Mutex::new(None),
         detected: allocator::detect(),
-        ranges: OnceLock::new(),
+        areas: OnceLock::new(),
         started_at: Instant::now(),
         latest: Mutex::new(None),
         collector: Mutex::new(report::CollectorState::default()),
@@ -341,9 +340,7 @@ pub fn rss_now() -> Option<u64> {
 
 fn start() {
     let Some(agent) = AGENT.get() else { return };
-    agent
-        .ranges
-        .get_or_init(|| vmstructs::jvm_ranges().unwrap_or_default());
+    agent.areas.get_or_init(JvmAreas::new);
     let handle = std::thread::Builder::new()
         .name("jmagent-sampler".into())
         .spawn(|| ffi::guard("sampler thread", (), || run_sampler(agent)));
@@ -518,12 +515,17 @@ impl Agent {
         }
     }
 
+    /// The JVM's address ranges for one sample.
+    fn ranges(&self, metaspace_committed: Option<u64>) -> jmagent_core::ledger::JvmRanges {
+        self.areas
+            .get()
+            .map(|a| a.ranges(metaspace_committed))
+            .unwrap_or_default()
+    }
+
     /// The JVM's figures, read on a thread attached to the JVM.
     fn jvm_part(&self, env: &mut Env, nmt: bool) -> JvmPart {
-        let mut part = JvmPart {
-            ranges: self.ranges.get().cloned().unwrap_or_default(),
-            ..JvmPart::default()
-        };
+        let mut part = JvmPart::default();
         let classes = match probe::classes(env, jmx::register_natives) {
             Ok(c) => c,
             Err(e) => {
@@ -542,6 +544,7 @@ impl Agent {
                 return part;
             }
         };
+        part.ranges = self.ranges(Some(snapshot.metaspace_committed()));
         let nmt_on = matches!(snapshot.nmt_mode.as_deref(), Some("summary" | "detail"));
         if nmt && nmt_on {
             match probe::nmt_summary(env) {
@@ -564,7 +567,7 @@ impl Agent {
         let part = self
             .with_env_or(&mut env, |env| self.jvm_part(env, nmt))
             .unwrap_or_else(|e| JvmPart {
-                ranges: self.ranges.get().cloned().unwrap_or_default(),
+                ranges: self.ranges(None),
                 errors: vec![e],
                 ..JvmPart::default()
             });

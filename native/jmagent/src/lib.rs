@@ -8,9 +8,11 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod agent;
+mod areas;
 pub mod ffi;
 mod jmx;
 mod jvmti;
 mod probe;
 mod sink;
+
 mod vmstructs;
