@@ -943,7 +943,8 @@ mod tests {
             .iter()
             .filter(|m| m.is_anonymous() && m.anonymous > 0)
             .count();
-        assert_eq!(trace.lines().count(), resident_anon);
+        let mapping_lines = trace.lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(mapping_lines, resident_anon);
     }
 
     #[test]
@@ -957,7 +958,7 @@ mod tests {
             .expect("heap mapping in fixture");
         let ranges = JvmRanges {
             heap: Some(0xfc00_0000..0x1_0000_0000),
-            code_cache: None,
+            ..JvmRanges::default()
         };
         let l = build(&process_only(&status, &mappings, &sps, &ranges));
         let inside: u64 = mappings
@@ -969,6 +970,122 @@ mod tests {
             .sum();
         assert!(heap.anonymous <= inside);
         assert_eq!(l.get("java_heap"), Some(inside));
+    }
+
+    #[test]
+    fn zgc_heap_views_are_the_java_heap_not_file_memory() {
+        // A JDK 17 ZGC process (-Xms64m -Xmx64m -XX:+AlwaysPreTouch),
+        // captured stopped: its heap is one memfd mapped at three addresses.
+        let status =
+            procfs::parse_status(include_str!("../tests/fixtures/proc/status-zgc-jvm17.txt"))
+                .unwrap();
+        let mappings =
+            procfs::parse_smaps(include_str!("../tests/fixtures/proc/smaps-zgc-jvm17.txt"))
+                .unwrap();
+        let ranges = JvmRanges {
+            collector: Some(Collector::Z),
+            ..JvmRanges::default()
+        };
+        let l = build(&process_only(&status, &mappings, &[], &ranges));
+        assert_eq!(sum_top(&l) + l.unexplained, l.rss as i64);
+        // Each view is 64 MiB resident; VmRSS counts the three of them.
+        assert_eq!(l.get("java_heap"), Some(3 * (64 << 20)));
+        let h = l.heap_mapping.unwrap();
+        assert_eq!(h.views, 3);
+        assert_eq!(h.resident, 3 * (64 << 20));
+        // Pss splits each page over its three mappings: 64 MiB once, to
+        // within the kernel's rounding of each mapping's Pss to KiB.
+        assert!(h.physical.abs_diff(64 << 20) <= 3 << 10, "{}", h.physical);
+        // File-backed memory is RssFile plus what shared memory is not heap.
+        assert_eq!(
+            l.get("file_mapped"),
+            Some(status.rss_file + status.rss_shmem - 3 * (64 << 20))
+        );
+    }
+
+    #[test]
+    fn metaspace_is_resident_in_the_mappings_holding_class_metadata() {
+        let (status, mappings, sps) = captured();
+        let anon: Vec<&Mapping> = mappings
+            .iter()
+            .filter(|m| m.is_anonymous() && m.anonymous > 0 && m.path.is_empty())
+            .collect();
+        // Two mappings stand for class space and non-class metaspace.
+        let (class, other) = (anon[0], anon[1]);
+        let jvm = crate::jvm::JvmSnapshot::parse(&format!(
+            "heap\t1\t1\t1\n\
+             pool\tNON_HEAP\tMetaspace\t1\t{}\t-1\n\
+             pool\tNON_HEAP\tCompressed Class Space\t1\t{}\t-1\n",
+            class.anonymous + other.anonymous,
+            class.anonymous
+        ))
+        .unwrap();
+        let ranges = JvmRanges {
+            class_space: vec![class.start + 16],
+            metaspace: vec![other.end - 8],
+            ..JvmRanges::default()
+        };
+        let inputs = Inputs {
+            jvm: Some(&jvm),
+            ..process_only(&status, &mappings, &sps, &ranges)
+        };
+        let l = build(&inputs);
+        let bucket = |id| l.buckets.iter().find(|b| b.id == id).unwrap();
+        assert_eq!(bucket("metaspace").bytes, class.anonymous + other.anonymous);
+        assert_eq!(bucket("metaspace").basis, Basis::Resident);
+        assert_eq!(bucket("class_space").bytes, class.anonymous);
+        // Resident beyond what the JVM committed is not metaspace: with a
+        // committed figure of half, the rest is left unexplained.
+        let half = crate::jvm::JvmSnapshot::parse(&format!(
+            "heap\t1\t1\t1\n\
+             pool\tNON_HEAP\tMetaspace\t1\t{}\t-1\n\
+             pool\tNON_HEAP\tCompressed Class Space\t1\t{}\t-1\n",
+            (class.anonymous + other.anonymous) / 2,
+            class.anonymous / 2
+        ))
+        .unwrap();
+        let l2 = build(&Inputs {
+            jvm: Some(&half),
+            ..inputs
+        });
+        assert_eq!(l2.get("class_space"), Some(class.anonymous / 2));
+        assert!(l2.get("metaspace").unwrap() <= (class.anonymous + other.anonymous) / 2 + 1);
+        assert_eq!(sum_top(&l2) + l2.unexplained, l2.rss as i64);
+    }
+
+    #[test]
+    fn a_capped_figure_says_so_and_keeps_the_uncapped_one() {
+        let (status, mappings, sps) = captured();
+        let ranges = JvmRanges::default();
+        // Far more committed metaspace than the process has resident.
+        let jvm = crate::jvm::JvmSnapshot::parse(
+            "heap\t1\t1\t1\n\
+             pool\tNON_HEAP\tMetaspace\t1\t536870912\t-1\n",
+        )
+        .unwrap();
+        let l = build(&Inputs {
+            jvm: Some(&jvm),
+            ..process_only(&status, &mappings, &sps, &ranges)
+        });
+        let m = l.buckets.iter().find(|b| b.id == "metaspace").unwrap();
+        assert_eq!(m.basis, Basis::CommittedCapped);
+        assert_eq!(m.uncapped, Some(536_870_912));
+        assert!(m.bytes < 536_870_912);
+        // A figure that fits keeps the plain basis and no uncapped figure.
+        let small = crate::jvm::JvmSnapshot::parse(
+            "heap\t1\t1\t1\n\
+             pool\tNON_HEAP\tMetaspace\t1\t4096\t-1\n",
+        )
+        .unwrap();
+        let l = build(&Inputs {
+            jvm: Some(&small),
+            ..process_only(&status, &mappings, &sps, &ranges)
+        });
+        let m = l.buckets.iter().find(|b| b.id == "metaspace").unwrap();
+        assert_eq!(
+            (m.basis, m.uncapped, m.bytes),
+            (Basis::Committed, None, 4096)
+        );
     }
 
     #[test]
