@@ -166,6 +166,11 @@ pub struct Inputs<'a> {
     pub jvm: Option<&'a JvmSnapshot>,
     pub nmt: Option<&'a NmtSummary>,
     pub allocator: Option<(AllocatorKind, &'a AllocatorStats)>,
+    /// Measures the resident bytes of a page-aligned range of this process
+    /// ([`crate::procfs::resident_in`]), for a known area that covers only
+    /// part of a mapping; without it, residency is taken as even across
+    /// the mapping.
+    pub residency: Option<fn(Range<u64>) -> Option<u64>>,
 }
 
 /// The breakdown of one sample.
@@ -213,18 +218,29 @@ fn overlap(a: &Range<u64>, start: u64, end: u64) -> u64 {
     hi.saturating_sub(lo)
 }
 
-/// Resident anonymous bytes of the part of `m` inside `r`, assuming pages
-/// are resident evenly across the mapping (smaps gives one figure per mapping).
-fn anon_inside(m: &Mapping, r: &Range<u64>) -> u64 {
+/// Resident anonymous bytes of the part of `m` inside `r`: measured with
+/// `residency` when given (the kernel merges neighbouring areas into one
+/// mapping, untouched reservations with busy tables), else assuming pages
+/// are resident evenly across the mapping (smaps gives one figure per
+/// mapping).
+fn anon_inside(
+    m: &Mapping,
+    r: &Range<u64>,
+    residency: Option<fn(Range<u64>) -> Option<u64>>,
+) -> u64 {
     let size = m.end - m.start;
     let inside = overlap(r, m.start, m.end);
     if size == 0 || inside == 0 {
-        0
-    } else if inside == size {
-        m.anonymous
-    } else {
-        (m.anonymous as u128 * inside as u128 / size as u128) as u64
+        return 0;
     }
+    if inside == size {
+        return m.anonymous;
+    }
+    let part = r.start.max(m.start)..r.end.min(m.end);
+    residency
+        .and_then(|measure| measure(part))
+        .map(|v| v.min(m.anonymous))
+        .unwrap_or((m.anonymous as u128 * inside as u128 / size as u128) as u64)
 }
 
 /// What smaps tells about the JVM areas and the malloc arenas.
@@ -346,10 +362,11 @@ fn classify_one(inputs: &Inputs, sps: &[u64], m: &Mapping, r: &mut Resident) {
     let ranges = inputs.ranges;
     // A mapping may straddle several known areas after the kernel merged
     // neighbours: each area gets its share, the rest stays unclassified.
-    let in_heap = ranges.heap.as_ref().map_or(0, |h| anon_inside(m, h));
-    let in_code = ranges.code_cache.as_ref().map_or(0, |c| anon_inside(m, c));
-    let in_arenas: u64 = inputs.malloc_heaps.iter().map(|a| anon_inside(m, a)).sum();
-    let in_gc: u64 = ranges.gc.iter().map(|g| anon_inside(m, &g.range)).sum();
+    let inside = |r: &Range<u64>| anon_inside(m, r, inputs.residency);
+    let in_heap = ranges.heap.as_ref().map_or(0, inside);
+    let in_code = ranges.code_cache.as_ref().map_or(0, inside);
+    let in_arenas: u64 = inputs.malloc_heaps.iter().map(inside).sum();
+    let in_gc: u64 = ranges.gc.iter().map(|g| inside(&g.range)).sum();
     let ranged = (in_heap + in_code + in_arenas + in_gc).min(m.anonymous);
     // malloc'd memory is written by whoever asked for it, so chunks are
     // taken as resident first; what else shares the mapping (merged JVM
@@ -866,6 +883,7 @@ mod tests {
             jvm: None,
             nmt: None,
             allocator: None,
+            residency: None,
         }
     }
 

@@ -246,6 +246,7 @@ pub fn collect(
         jvm: snapshot.as_ref(),
         nmt: nmt.as_ref(),
         allocator: stats.as_ref().map(|s| (detected.kind, s)),
+        residency: Some(procfs::resident_in),
     };
     let ledger = ledger::build(&inputs);
     phase.mark("ledger");

@@ -239,38 +239,42 @@ impl VmStructs {
     }
 
     /// Ranges of heap-sized GC tables that the object at `obj` (of `size`
-    /// bytes) holds as a (low, high), (start, bytes) or (start, words) pair,
-    /// directly (depth 0) or in an object it points to (depth 1).
-    fn tables_in(&self, obj: u64, size: u64, heap: &Range<u64>, depth: u32) -> Vec<GcRange> {
+    /// bytes) holds as a pair of words, directly (depth 0) or in an object
+    /// it points to (depth 1).
+    fn tables_in(
+        &self,
+        obj: u64,
+        size: u64,
+        heap: &Range<u64>,
+        pair: Pair,
+        depth: u32,
+    ) -> Vec<GcRange> {
         let mut out = Vec::new();
         let size = size.min(4096) / 8 * 8;
         let mut words = vec![0u64; (size / 8) as usize];
         for (i, w) in words.iter_mut().enumerate() {
             *w = self.word(obj + 8 * i as u64).unwrap_or(0);
         }
-        for pair in words.windows(2) {
-            let (a, b) = (pair[0], pair[1]);
-            let candidates = [b.checked_sub(a), Some(b), b.checked_mul(8)];
-            for len in candidates.into_iter().flatten() {
-                let Some(r) = a
-                    .checked_add(len)
-                    .and_then(|end| plausible(a..end, 1 << 40))
-                else {
-                    continue;
-                };
-                if r.start < heap.end && heap.start < r.end {
-                    continue;
-                }
-                if let Some(what) = table_kind(heap, len) {
-                    out.push(GcRange { range: r, what });
-                    break;
-                }
+        for pair_of in words.windows(2) {
+            let (a, b) = (pair_of[0], pair_of[1]);
+            let len = match pair {
+                Pair::LowHigh => b.checked_sub(a),
+                Pair::StartWords => b.checked_mul(8),
+            };
+            let Some(r) = len.and_then(|len| plausible(a..a.checked_add(len)?, 1 << 40)) else {
+                continue;
+            };
+            if r.start < heap.end && heap.start < r.end {
+                continue;
+            }
+            if let Some(what) = table_kind(heap, r.end - r.start) {
+                out.push(GcRange { range: r, what });
             }
         }
         if depth > 0 {
             for &p in &words {
                 if p % 8 == 0 && p > 4096 && !(heap.start..heap.end).contains(&p) {
-                    out.extend(self.tables_in(p, 64, heap, depth - 1));
+                    out.extend(self.tables_in(p, 64, heap, pair, depth - 1));
                 }
             }
         }
@@ -311,12 +315,15 @@ impl VmStructs {
                         .as_deref()
                         .and_then(|t| self.type_size(t))
                         .unwrap_or(256);
-                    out.extend(self.tables_in(h + f.offset, size, heap, 1));
+                    // G1's region-to-space mappers keep their storage as
+                    // (low boundary, high boundary).
+                    out.extend(self.tables_in(h + f.offset, size, heap, Pair::LowHigh, 1));
                 }
             }
             Collector::Shenandoah => {
                 let size = self.type_size("ShenandoahHeap").unwrap_or(2048);
-                out.extend(self.tables_in(h, size, heap, 0));
+                // Shenandoah keeps its bitmaps' regions as MemRegions.
+                out.extend(self.tables_in(h, size, heap, Pair::StartWords, 0));
             }
             _ => {}
         }
@@ -393,6 +400,14 @@ impl VmStructs {
         }
         (one_per_mib(class_space), one_per_mib(other))
     }
+}
+
+/// How a GC object holds a range: as two addresses, or as a `MemRegion`
+/// (start address, size in heap words).
+#[derive(Clone, Copy)]
+enum Pair {
+    LowHigh,
+    StartWords,
 }
 
 /// Sorted, at most one address per MiB: enough to find every mapping that
