@@ -4,9 +4,7 @@
 //! pages.
 //!
 //! In every cell: `java_heap` within 3% of the heap's resident bytes as
-//! VmRSS counts them (the JVM's committed heap, all resident with
-//! `-XX:+AlwaysPreTouch`, once per view: ZGC before generations maps it
-//! three times), direct buffers within 5% of 100 MiB, `unexplained` within
+//! VmRSS counts them, direct buffers within 5% of 100 MiB, `unexplained` within
 //! 2% of RSS, the heap never counted as file memory, and a clean exit with
 //! clean `-Xcheck:jni` output. The matrix is printed as a table.
 
@@ -106,7 +104,14 @@ fn cell(major: u32, c: Collector, nmt: bool, heap: &str, extra: &[&str]) -> Row 
         c.name,
         if nmt { "on" } else { "off" }
     );
-    check(&what, r, (c.views)(major));
+    let heap_bytes = heap.trim_end_matches('g').parse::<u64>().unwrap() << 30;
+    check(
+        &what,
+        r,
+        (c.views)(major),
+        c.name.starts_with("ZGC"),
+        heap_bytes,
+    );
     Row {
         jdk: major,
         gc: c.name,
@@ -127,13 +132,27 @@ fn unexplained_share(r: &Value) -> f64 {
     r["unexplained_bytes"].as_i64().unwrap() as f64 / rss(r) as f64
 }
 
-fn check(what: &str, r: &Value, views: u32) {
-    let committed = r["jvm"]["heap_committed_bytes"].as_u64().unwrap();
+/// The heap's resident bytes as VmRSS counts them, from figures other than
+/// the ledger's: ZGC's heap is the process's only shared memory (`RssShmem`
+/// of `/proc/self/status` counts it once per view); the other collectors'
+/// heaps are private memory of `-Xms` bytes, all resident with
+/// `-XX:+AlwaysPreTouch` (the MXBean's committed heap leaves out a
+/// survivor space).
+fn expected_heap(r: &Value, zgc: bool, heap_bytes: u64) -> u64 {
+    if zgc {
+        r["rss_shmem_bytes"].as_u64().unwrap()
+    } else {
+        heap_bytes
+    }
+}
+
+fn check(what: &str, r: &Value, views: u32, zgc: bool, heap_bytes: u64) {
     let heap = bucket(r, "java_heap").unwrap();
+    let expected = expected_heap(r, zgc, heap_bytes);
     assert_within(
-        &format!("{what}: java_heap vs committed heap x {views} views"),
+        &format!("{what}: java_heap"),
         heap,
-        committed * u64::from(views),
+        expected,
         HEAP_TOLERANCE,
     );
     assert_eq!(
@@ -144,7 +163,7 @@ fn check(what: &str, r: &Value, views: u32) {
     assert_within(
         &format!("{what}: the heap's physical size"),
         r["heap"]["physical_bytes"].as_u64().unwrap(),
-        committed,
+        expected / u64::from(views),
         HEAP_TOLERANCE,
     );
     assert_within(
@@ -156,7 +175,7 @@ fn check(what: &str, r: &Value, views: u32) {
     // The heap is never file memory: what is file-backed stays far below it.
     let file = bucket(r, "file_mapped").unwrap();
     assert!(
-        file < committed / 4,
+        file < heap_bytes / 4,
         "{what}: file_mapped {:.1} MiB holds heap memory",
         mib(file)
     );
