@@ -340,7 +340,6 @@ pub fn rss_now() -> Option<u64> {
 
 fn start() {
     let Some(agent) = AGENT.get() else { return };
-    agent.areas.get_or_init(JvmAreas::new);
     let handle = std::thread::Builder::new()
         .name("jmagent-sampler".into())
         .spawn(|| ffi::guard("sampler thread", (), || run_sampler(agent)));
@@ -517,10 +516,11 @@ impl Agent {
 
     /// The JVM's address ranges for one sample.
     fn ranges(&self, metaspace_committed: Option<u64>) -> jmagent_core::ledger::JvmRanges {
+        // Read at the first sample, on the sampling thread: not at VMInit,
+        // where it would add to the JVM's start-up.
         self.areas
-            .get()
-            .map(|a| a.ranges(metaspace_committed))
-            .unwrap_or_default()
+            .get_or_init(JvmAreas::new)
+            .ranges(metaspace_committed)
     }
 
     /// The JVM's figures, read on a thread attached to the JVM.

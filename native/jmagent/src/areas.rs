@@ -10,8 +10,11 @@ use jmagent_core::ledger::JvmRanges;
 
 use crate::vmstructs::VmStructs;
 
-/// At most this many classes are visited in one walk of the class graph.
+/// At most this many classes are visited in one walk of the class graph ...
 const MAX_CLASSES: usize = 200_000;
+/// ... in at most this time; a walk cut short adds to what the previous
+/// ones found.
+const WALK_BUDGET: Duration = Duration::from_millis(20);
 /// A walk is repeated at least this often ...
 const WALK_EVERY: Duration = Duration::from_secs(60);
 /// ... or once committed metaspace grew by this much since the last one
@@ -35,8 +38,10 @@ pub struct JvmAreas {
 impl JvmAreas {
     /// Reads VMStructs; without them (not HotSpot) every range is unknown.
     pub fn new() -> JvmAreas {
+        let started = Instant::now();
         let vm = VmStructs::read();
         let fixed = vm.as_ref().map(VmStructs::ranges).unwrap_or_default();
+        debug_timing("VMStructs and JVM ranges", started);
         JvmAreas {
             vm,
             fixed,
@@ -58,7 +63,13 @@ impl JvmAreas {
             }
         };
         if due {
-            let (class_space, metaspace) = vm.metadata_addresses(MAX_CLASSES);
+            let started = Instant::now();
+            let (mut class_space, mut metaspace) = vm.metadata_addresses(MAX_CLASSES, WALK_BUDGET);
+            debug_timing("class metadata walk", started);
+            if started.elapsed() >= WALK_BUDGET {
+                class_space = merge(&m.class_space, class_space);
+                metaspace = merge(&m.metaspace, metaspace);
+            }
             *m = Metadata {
                 walked_at: Some(Instant::now()),
                 committed_at_walk: committed,
@@ -70,4 +81,19 @@ impl JvmAreas {
         r.metaspace = m.metaspace.clone();
         r
     }
+}
+
+/// With `JMAGENT_DEBUG_TIMING` set, prints how long a step took to stderr.
+fn debug_timing(what: &str, started: Instant) {
+    if std::env::var_os("JMAGENT_DEBUG_TIMING").is_some() {
+        eprintln!("jmagent: {what}: {} us", started.elapsed().as_micros());
+    }
+}
+
+/// The sorted union of two sorted address lists, one address per MiB.
+fn merge(old: &[u64], new: Vec<u64>) -> Vec<u64> {
+    let mut all: Vec<u64> = old.iter().copied().chain(new).collect();
+    all.sort_unstable();
+    all.dedup_by_key(|a| *a >> 20);
+    all
 }

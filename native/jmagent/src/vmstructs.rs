@@ -32,9 +32,10 @@
 
 use std::ffi::CStr;
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
 use jmagent_core::ledger::{Collector, GcRange, JvmRanges};
-use jmagent_core::selfmem::SelfMemory;
+use jmagent_core::selfmem::{PageCache, SelfMemory};
 
 /// One entry of `gHotSpotVMStructs`.
 struct Field {
@@ -73,6 +74,8 @@ pub struct VmStructs {
     fields: Vec<Field>,
     /// (type name, size in bytes) of every exported type.
     types: Vec<(String, u64)>,
+    collector: Option<Collector>,
+    compressed_class_pointers: bool,
 }
 
 /// The value of an exported `uint64_t` or pointer global of libjvm.
@@ -90,9 +93,19 @@ impl VmStructs {
     /// HotSpot) or they are not what they should be.
     pub fn read() -> Option<VmStructs> {
         let mem = SelfMemory::open()?;
-        let fields = read_fields(&mem)?;
-        let types = read_types(&mem).unwrap_or_default();
-        Some(VmStructs { mem, fields, types })
+        let mut pages = PageCache::new(&mem);
+        let fields = read_fields(&mem, &mut pages)?;
+        let types = read_types(&mem, &mut pages).unwrap_or_default();
+        drop(pages);
+        let mut vm = VmStructs {
+            mem,
+            fields,
+            types,
+            collector: None,
+            compressed_class_pointers: false,
+        };
+        (vm.collector, vm.compressed_class_pointers) = vm.gc_flags();
+        Some(vm)
     }
 
     fn field(&self, type_name: &str, field: &str) -> Option<&Field> {
@@ -139,18 +152,19 @@ impl VmStructs {
         if count > 10_000 || stride == 0 || stride > 256 {
             return out;
         }
+        let mut pages = PageCache::new(&self.mem);
         for i in 0..count {
             let entry = table + i * stride;
-            let Some(name) = self
+            let Some(name) = pages
                 .word(entry + name_off)
-                .and_then(|p| self.mem.c_string(p, 80))
+                .and_then(|p| pages.c_string(p, 80))
             else {
                 continue;
             };
             let Some(k) = names.iter().position(|n| *n == name) else {
                 continue;
             };
-            let Some(addr) = self.word(entry + addr_off) else {
+            let Some(addr) = pages.word(entry + addr_off) else {
                 continue;
             };
             out[k] = match sizes[k] {
@@ -161,8 +175,9 @@ impl VmStructs {
         out
     }
 
-    /// The collector this JVM runs, from its `Use...GC` flags.
-    fn collector(&self) -> Option<Collector> {
+    /// The collector this JVM runs, from its `Use...GC` flags, and whether
+    /// it uses compressed class pointers.
+    fn gc_flags(&self) -> (Option<Collector>, bool) {
         let names = [
             "UseSerialGC",
             "UseParallelGC",
@@ -174,36 +189,33 @@ impl VmStructs {
         ];
         let v = self.flags(&names, &[1; 7]);
         let on = |i: usize| v[i] == Some(1);
-        Some(if on(0) {
-            Collector::Serial
+        let collector = if on(0) {
+            Some(Collector::Serial)
         } else if on(1) {
-            Collector::Parallel
+            Some(Collector::Parallel)
         } else if on(2) {
-            Collector::G1
+            Some(Collector::G1)
         } else if on(3) {
-            Collector::Shenandoah
+            Some(Collector::Shenandoah)
         } else if on(4) {
-            // ZGenerational exists on 21 to 23; from 24 ZGC is generational only.
-            match v[5] {
-                Some(1) => Collector::ZGenerational,
-                Some(_) => Collector::Z,
-                // 11 and 17 colour pointers with a good mask; the
-                // generational ZGC of 21+ with load/store masks.
-                None if self
+            // ZGenerational exists on 21 to 23; from 24 ZGC is generational
+            // only. Without the flag: 11 and 17 colour pointers with a good
+            // mask, the generational ZGC of 24+ with load/store masks.
+            let generational = match v[5] {
+                Some(flag) => flag == 1,
+                None => self
                     .field("ZGlobalsForVMStructs", "_ZPointerLoadGoodMask")
-                    .is_some() =>
-                {
-                    Collector::ZGenerational
-                }
-                None => Collector::Z,
-            }
+                    .is_some(),
+            };
+            Some(if generational {
+                Collector::ZGenerational
+            } else {
+                Collector::Z
+            })
         } else {
-            return None;
-        })
-    }
-
-    fn compressed_class_pointers(&self) -> bool {
-        self.flags(&["UseCompressedClassPointers"], &[1])[0] == Some(1)
+            None
+        };
+        (collector, on(6))
     }
 
     fn collected_heap(&self) -> Option<u64> {
@@ -333,7 +345,7 @@ impl VmStructs {
     /// The JVM areas known at start-up: heap, code cache, GC structures.
     /// They are reserved once and do not move.
     pub fn ranges(&self) -> JvmRanges {
-        let collector = self.collector();
+        let collector = self.collector;
         let heap = self.heap_range();
         JvmRanges {
             gc: self.gc_ranges(collector, heap.as_ref()),
@@ -349,57 +361,86 @@ impl VmStructs {
     /// `Klass` lives in the class space; constant pools (and, without
     /// compressed class pointers, `Klass`es) in non-class metaspace. A
     /// constant pool counts only when it points back to its class, so a
-    /// misread field never yields an address. The walk stops after
-    /// `max_classes` classes.
-    pub fn metadata_addresses(&self, max_classes: usize) -> (Vec<u64>, Vec<u64>) {
+    /// misread field never yields an address. One read per class (its
+    /// fields that matter lie within a few hundred bytes); the walk stops
+    /// after `max_classes` classes or when `budget` has passed.
+    pub fn metadata_addresses(&self, max_classes: usize, budget: Duration) -> (Vec<u64>, Vec<u64>) {
+        let started = Instant::now();
         let mut class_space = Vec::new();
         let mut other = Vec::new();
-        let offsets = (|| {
-            Some((
-                self.static_word("ClassLoaderDataGraph", "_head")?,
-                self.offset("ClassLoaderData", "_next")?,
-                self.offset("ClassLoaderData", "_klasses")?,
-                self.offset("Klass", "_next_link")?,
-                self.offset("Klass", "_layout_helper")?,
-                self.offset("InstanceKlass", "_constants")?,
-                self.offset("ConstantPool", "_pool_holder")?,
-            ))
-        })();
-        let Some((head, cld_next, cld_klasses, next_link, layout_helper, constants, holder)) =
-            offsets
-        else {
+        let Some(o) = self.class_offsets() else {
             return (class_space, other);
         };
-        let compressed = self.compressed_class_pointers();
-        let mut cld = head;
+        // The span of a Klass that holds the three fields read.
+        let lo = o.next_link.min(o.layout_helper).min(o.constants);
+        let hi = o.next_link.max(o.layout_helper + 4).max(o.constants + 8);
+        if hi - lo > 1024 {
+            return (class_space, other);
+        }
+        let mut block = vec![0u8; (hi - lo) as usize];
+        let field = |b: &[u8], off: u64, n: usize| -> u64 {
+            let i = (off - lo) as usize;
+            let mut w = [0u8; 8];
+            w[..n].copy_from_slice(&b[i..i + n]);
+            u64::from_ne_bytes(w)
+        };
+        let mut cld = o.head;
         let mut classes = 0;
         let mut loaders = 0;
         while cld != 0 && loaders < 100_000 && classes < max_classes {
             loaders += 1;
-            let mut k = self.word(cld + cld_klasses).unwrap_or(0);
+            let mut k = self.word(cld + o.cld_klasses).unwrap_or(0);
             while k != 0 && classes < max_classes {
                 classes += 1;
-                if compressed {
+                if classes % 256 == 0 && started.elapsed() > budget {
+                    return (one_per_mib(class_space), one_per_mib(other));
+                }
+                if self.mem.read(k + lo, &mut block).is_none() {
+                    break;
+                }
+                if self.compressed_class_pointers {
                     class_space.push(k);
                 } else {
                     other.push(k);
                 }
                 // Array classes have a negative layout helper and no
-                // constant pool.
-                let lh = self.mem.u32(k + layout_helper).map(|v| v as i32);
-                if lh.is_some_and(|lh| lh > 0) {
-                    if let Some(cp) = self.word(k + constants) {
-                        if cp != 0 && self.word(cp + holder) == Some(k) {
-                            other.push(cp);
-                        }
-                    }
+                // constant pool. A pool is checked only where no address
+                // is known yet within its MiB.
+                let lh = field(&block, o.layout_helper, 4) as u32 as i32;
+                let cp = field(&block, o.constants, 8);
+                let known = other.iter().rev().take(8).any(|&a| a >> 20 == cp >> 20);
+                if lh > 0 && cp != 0 && !known && self.word(cp + o.holder) == Some(k) {
+                    other.push(cp);
                 }
-                k = self.word(k + next_link).unwrap_or(0);
+                k = field(&block, o.next_link, 8);
             }
-            cld = self.word(cld + cld_next).unwrap_or(0);
+            cld = self.word(cld + o.cld_next).unwrap_or(0);
         }
         (one_per_mib(class_space), one_per_mib(other))
     }
+
+    fn class_offsets(&self) -> Option<ClassOffsets> {
+        Some(ClassOffsets {
+            head: self.static_word("ClassLoaderDataGraph", "_head")?,
+            cld_next: self.offset("ClassLoaderData", "_next")?,
+            cld_klasses: self.offset("ClassLoaderData", "_klasses")?,
+            next_link: self.offset("Klass", "_next_link")?,
+            layout_helper: self.offset("Klass", "_layout_helper")?,
+            constants: self.offset("InstanceKlass", "_constants")?,
+            holder: self.offset("ConstantPool", "_pool_holder")?,
+        })
+    }
+}
+
+/// Where the class graph's links and fields are.
+struct ClassOffsets {
+    head: u64,
+    cld_next: u64,
+    cld_klasses: u64,
+    next_link: u64,
+    layout_helper: u64,
+    constants: u64,
+    holder: u64,
 }
 
 /// How a GC object holds a range: as two addresses, or as a `MemRegion`
@@ -468,7 +509,7 @@ fn plausible(r: Range<u64>, max_size: u64) -> Option<Range<u64>> {
         .then_some(r)
 }
 
-fn read_fields(mem: &SelfMemory) -> Option<Vec<Field>> {
+fn read_fields(mem: &SelfMemory, pages: &mut PageCache) -> Option<Vec<Field>> {
     let base = symbol(mem, c"gHotSpotVMStructs")?;
     let type_off = symbol(mem, c"gHotSpotVMStructEntryTypeNameOffset")?;
     let field_off = symbol(mem, c"gHotSpotVMStructEntryFieldNameOffset")?;
@@ -501,23 +542,23 @@ fn read_fields(mem: &SelfMemory) -> Option<Vec<Field>> {
     // The table ends with an entry whose type name is null; the bound only
     // guards against a table that is not what it should be.
     for i in 0..100_000u64 {
-        mem.read(base + i * stride, &mut entry)?;
+        pages.read(base + i * stride, &mut entry)?;
         let type_ptr = at(&entry, type_off);
         if type_ptr == 0 {
             return Some(out);
         }
-        let type_name = mem.c_string(type_ptr, 128)?;
+        let type_name = pages.c_string(type_ptr, 128)?;
         if !WANTED_TYPES.contains(&type_name.as_str()) {
             continue;
         }
-        let Some(field_name) = mem.c_string(at(&entry, field_off), 128) else {
+        let Some(field_name) = pages.c_string(at(&entry, field_off), 128) else {
             continue;
         };
         let s = static_off as usize;
         out.push(Field {
             type_name,
             field_name,
-            type_string: mem.c_string(at(&entry, type_string_off), 128),
+            type_string: pages.c_string(at(&entry, type_string_off), 128),
             is_static: i32::from_ne_bytes(entry[s..s + 4].try_into().unwrap()) != 0,
             offset: at(&entry, offset_off),
             address: at(&entry, address_off),
@@ -526,7 +567,7 @@ fn read_fields(mem: &SelfMemory) -> Option<Vec<Field>> {
     None
 }
 
-fn read_types(mem: &SelfMemory) -> Option<Vec<(String, u64)>> {
+fn read_types(mem: &SelfMemory, pages: &mut PageCache) -> Option<Vec<(String, u64)>> {
     let base = symbol(mem, c"gHotSpotVMTypes")?;
     let name_off = symbol(mem, c"gHotSpotVMTypeEntryTypeNameOffset")?;
     let size_off = symbol(mem, c"gHotSpotVMTypeEntrySizeOffset")?;
@@ -539,12 +580,12 @@ fn read_types(mem: &SelfMemory) -> Option<Vec<(String, u64)>> {
     let at =
         |e: &[u8], o: u64| u64::from_ne_bytes(e[o as usize..o as usize + 8].try_into().unwrap());
     for i in 0..100_000u64 {
-        mem.read(base + i * stride, &mut entry)?;
+        pages.read(base + i * stride, &mut entry)?;
         let name_ptr = at(&entry, name_off);
         if name_ptr == 0 {
             return Some(out);
         }
-        if let Some(name) = mem.c_string(name_ptr, 128) {
+        if let Some(name) = pages.c_string(name_ptr, 128) {
             out.push((name, at(&entry, size_off)));
         }
     }
