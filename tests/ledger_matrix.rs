@@ -9,6 +9,7 @@
 //! clean `-Xcheck:jni` output. The matrix is printed as a table.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use jmagent_tests::*;
 use serde_json::Value;
@@ -65,6 +66,10 @@ const GENERATIONAL_ZGC: Collector = Collector {
     views: ONE,
 };
 
+/// The two tests of this file take turns: an 8 GiB JVM beside two 1 GiB
+/// ones would share two cores three ways.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// One cell's figures, for the printed table.
 struct Row {
     jdk: u32,
@@ -89,7 +94,9 @@ fn cell(major: u32, c: Collector, nmt: bool, heap: &str, extra: &[&str]) -> Row 
         .jvm_flag(&format!("-Xmx{heap}"))
         .jvm_flag("-XX:+AlwaysPreTouch")
         .arg(&format!("direct={DIRECT_MIB}"))
-        .arg("seconds=2");
+        .arg("seconds=2")
+        // Pretouching 8 GiB and sampling it take a while on a busy machine.
+        .timeout(Duration::from_secs(180));
     for f in c.flags.iter().chain(extra) {
         run = run.jvm_flag(f);
     }
@@ -227,6 +234,7 @@ fn print_table(rows: &mut [Row]) {
 
 #[test]
 fn every_collector_of_every_jdk_is_explained_to_two_percent() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let rows = Mutex::new(Vec::new());
     each_jdk(|major| {
         let mut collectors: Vec<Collector> = COLLECTORS.to_vec();
@@ -264,6 +272,7 @@ fn an_8_gib_heap_with_and_without_huge_pages() {
         );
         return;
     }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let g1 = COLLECTORS[2];
     let mut rows = vec![cell(17, g1, false, "8g", &[])];
     let thp =

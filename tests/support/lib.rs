@@ -282,6 +282,12 @@ impl Run {
         self
     }
 
+    /// How long the JVM may run before it is killed and the test fails.
+    pub fn timeout(mut self, timeout: Duration) -> Run {
+        self.timeout = timeout;
+        self
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -18,7 +18,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::allocator::{AllocatorKind, AllocatorStats};
+use crate::allocator::{Accounting, AllocatorKind, AllocatorStats};
 use crate::jvm::JvmSnapshot;
 use crate::nmt::NmtSummary;
 use crate::procfs::{Mapping, ProcessStatus};
@@ -396,9 +396,12 @@ fn classify_one(inputs: &Inputs, sps: &[u64], m: &Mapping, r: &mut Resident) {
         r.unclassified += rest;
         return;
     }
-    if m.path == "[heap]" && matches!(inputs.allocator, Some((AllocatorKind::Glibc, _))) {
+    let arenas = inputs
+        .allocator
+        .is_some_and(|(kind, _)| kind.accounting() == Accounting::Arenas);
+    if m.path == "[heap]" && arenas {
         // brk memory: glibc's main arena (tcmalloc also uses brk: for
-        // other allocators it is their own memory, unclassified here).
+        // allocators with mappings of their own it is unclassified here).
         r.arenas += m.anonymous;
         r.arenas_found = true;
         return;
@@ -681,9 +684,10 @@ struct Malloc {
 fn allocator_figures(b: &mut Builder, inputs: &Inputs, r: &Resident) -> Option<Malloc> {
     let (kind, stats) = inputs.allocator?;
     let direct = inputs.jvm.map_or(0, |j| j.direct_buffers().1);
-    if kind != AllocatorKind::Glibc {
+    if kind.accounting() == Accounting::OwnMappings {
         // The allocator's memory lives in anonymous mappings of its own:
-        // unclassified. mimalloc reports committed memory as in use.
+        // unclassified. Its figures are its own (mimalloc reports committed
+        // memory as in use): capped by what is resident and unclaimed.
         let in_use = b.left.take(stats.in_use);
         let retained_free = b.left.take(stats.retained_free);
         let basis = |v: u64, figure: u64| {

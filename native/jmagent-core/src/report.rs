@@ -5,7 +5,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::allocator::{self, AllocatorKind, AllocatorStats, Detected};
+use crate::allocator::{self, Accounting, AllocatorKind, AllocatorStats, Detected};
 use crate::cgroup::{self, ContainerMemory};
 use crate::jvm::JvmSnapshot;
 use crate::ledger::{self, Inputs, JvmRanges, Ledger};
@@ -219,7 +219,7 @@ pub fn collect(
         }
     };
     phase.mark("allocator");
-    let (malloc_heaps, malloc_chunks) = if detected.kind == AllocatorKind::Glibc {
+    let (malloc_heaps, malloc_chunks) = if detected.kind.accounting() == Accounting::Arenas {
         let heaps = allocator::glibc_arena_heaps(&mappings);
         // Mappings known to hold something else are not searched for chunks.
         let known = |m: &procfs::Mapping| {
