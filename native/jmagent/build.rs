@@ -7,6 +7,39 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The ledger's bucket table, shared with jmagent-core: the MXBean's bucket
+/// attributes are generated from it.
+#[allow(dead_code)]
+mod buckets {
+    include!("../jmagent-core/src/buckets.rs");
+}
+
+/// `BucketAttributes.java`: one MXBean getter per bucket of the table, each
+/// reading its figure by attribute name, so adding a bucket to the table
+/// adds its attribute.
+fn bucket_attributes() -> String {
+    let mut java = String::from(
+        "package io.jmagent;\n\n\
+         /**\n * The ledger's buckets as MXBean attributes, in bytes. Generated at build time\n\
+         \x20* from jmagent-core's bucket table (native/jmagent-core/src/buckets.rs).\n */\n\
+         public interface BucketAttributes {\n",
+    );
+    for b in buckets::BUCKETS {
+        let parent = b.parent.map_or(String::new(), |p| format!(", part of {p}"));
+        java.push_str(&format!(
+            "    /** {} (bucket {}{parent}; basis {}). */\n    default long get{}() {{\n        return NativeMemory.figure(\"{}\");\n    }}\n\n",
+            b.label,
+            b.id,
+            b.basis.name(),
+            b.attribute,
+            b.attribute
+        ));
+    }
+    java.truncate(java.trim_end().len());
+    java.push_str("\n}\n");
+    java
+}
+
 fn java_sources(dir: &Path, out: &mut Vec<PathBuf>) {
     let entries =
         fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
@@ -52,6 +85,8 @@ fn main() {
     println!("cargo:rerun-if-changed={}", src.display());
     println!("cargo:rerun-if-env-changed=JAVAC");
     println!("cargo:rerun-if-env-changed=JAVA_HOME");
+    let table = manifest.join("../jmagent-core/src/buckets.rs");
+    println!("cargo:rerun-if-changed={}", table.display());
     let mut sources = Vec::new();
     java_sources(&src, &mut sources);
     sources.sort();
@@ -60,6 +95,10 @@ fn main() {
     }
 
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let generated = out.join("generated/io/jmagent/BucketAttributes.java");
+    fs::create_dir_all(generated.parent().unwrap()).unwrap();
+    fs::write(&generated, bucket_attributes()).unwrap();
+    sources.push(generated);
     let classes = out.join("classes");
     let _ = fs::remove_dir_all(&classes);
     fs::create_dir_all(&classes).unwrap();

@@ -13,8 +13,6 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::report::Report;
 
 /// Samples kept at full resolution.
@@ -24,26 +22,12 @@ pub const OLDER_POINTS: usize = 360;
 /// One older point is kept per this many samples leaving the recent part.
 pub const DOWNSAMPLE: usize = 10;
 
-/// Buckets whose history is kept, in [`Point::buckets`] order.
-pub const TRACKED: &[&str] = &[
-    "java_heap",
-    "code_cache",
-    "thread_stacks",
-    "metaspace",
-    "gc",
-    "malloc_in_use",
-    "direct_buffers",
-    "jvm_malloc",
-    "native_library_malloc",
-    "jvm_and_native_malloc",
-    "malloc_retained_free",
-    "file_private",
-    "file_mapped",
-    "mapped_buffers",
-];
+/// Buckets whose history is kept, in [`Point::buckets`] order: the
+/// trended ones of the bucket table.
+pub use crate::buckets::TRACKED;
 
 /// The figures of one sample that trends and verdicts need.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Point {
     pub timestamp_ms: u64,
     pub rss: u64,
@@ -189,7 +173,7 @@ fn median(values: &mut [u64]) -> u64 {
 }
 
 /// Growth of a series across a window, robust to spikes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Trend {
     /// Median of the last third minus median of the first third, bytes.
     pub growth: i64,
@@ -234,7 +218,7 @@ impl Trend {
 }
 
 /// Growth of one figure over the window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Growth {
     pub id: String,
     pub bytes: i64,
@@ -243,7 +227,7 @@ pub struct Growth {
 }
 
 /// A named finding with its evidence and advice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     /// Stable identifier (documented in the README).
     pub id: &'static str,
@@ -254,7 +238,7 @@ pub struct Verdict {
 }
 
 /// What the window shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Diagnosis {
     pub window_seconds: u64,
     pub samples: usize,

@@ -19,18 +19,15 @@
 //!
 //! Unknown records are ignored so that an older agent reads a newer probe.
 
-use serde::Serialize;
-
 /// Heap or non-heap, as `MemoryType` says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolKind {
     Heap,
     NonHeap,
 }
 
 /// One `MemoryPoolMXBean`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryPool {
     pub kind: PoolKind,
     pub name: String,
@@ -41,7 +38,7 @@ pub struct MemoryPool {
 }
 
 /// One `BufferPoolMXBean` (`direct`, `mapped`, `mapped - 'non-volatile memory'`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BufferPool {
     pub name: String,
     pub count: u64,
@@ -50,7 +47,7 @@ pub struct BufferPool {
 }
 
 /// Everything the probe reports, in bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JvmSnapshot {
     pub heap_used: u64,
     pub heap_committed: u64,
@@ -75,7 +72,6 @@ pub struct JvmSnapshot {
     /// `java.specification.version`: "11", "17", "21", "25".
     pub java_version: String,
     /// The NMT summary text, when it was asked for and NMT is on.
-    #[serde(skip)]
     pub nmt_text: Option<String>,
     /// Parts the probe could not read, with the Java exception text.
     pub errors: Vec<String>,

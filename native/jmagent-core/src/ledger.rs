@@ -16,59 +16,15 @@
 
 use std::ops::Range;
 
-use serde::Serialize;
-
 use crate::allocator::{Accounting, AllocatorKind, AllocatorStats};
 use crate::jvm::JvmSnapshot;
 use crate::nmt::NmtSummary;
 use crate::procfs::{Mapping, ProcessStatus};
 
-/// How a bucket's figure was measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Basis {
-    /// Resident bytes counted from smaps over the bucket's mappings.
-    Resident,
-    /// Committed bytes reported by the JVM (MXBeans or NMT), in full.
-    Committed,
-    /// A committed figure cut down to the resident memory left unclaimed
-    /// (the uncapped figure is in `Bucket::uncapped`).
-    CommittedCapped,
-    /// Bytes reported by the C allocator.
-    Allocator,
-    /// An allocator figure cut down to the resident memory left unclaimed.
-    AllocatorCapped,
-    /// Computed from other figures (a difference).
-    Derived,
-}
-
-/// Every bucket id the ledger can produce, in a fixed documented order
-/// (the MXBean's attribute indexes follow it). A ledger holds the subset its
-/// sources allow: `gc`, `jvm_other_mmap`, `jvm_malloc` and
-/// `native_library_malloc` need NMT, `jvm_and_native_malloc` is there
-/// without it.
-pub const BUCKET_IDS: &[&str] = &[
-    "java_heap",
-    "code_cache",
-    "thread_stacks",
-    "metaspace",
-    "class_space",
-    "gc",
-    "jvm_other_mmap",
-    "malloc_in_use",
-    "direct_buffers",
-    "jvm_malloc",
-    "native_library_malloc",
-    "jvm_and_native_malloc",
-    "malloc_retained_free",
-    "file_private",
-    "file_mapped",
-    "mapped_buffers",
-    "other_files",
-];
+pub use crate::buckets::Basis;
 
 /// One line of the ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bucket {
     /// Stable identifier, used in JSON and MBean attribute names.
     pub id: &'static str,
@@ -83,7 +39,7 @@ pub struct Bucket {
 }
 
 /// The garbage collector a JVM runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Collector {
     Serial,
     Parallel,
@@ -138,7 +94,7 @@ pub struct JvmRanges {
 
 /// The Java heap as the kernel maps it. ZGC before generations maps the
 /// same shared memory at three addresses, and VmRSS counts each view.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HeapMapping {
     /// How many times the heap is mapped (1 but for multi-mapped ZGC).
     pub views: u32,
@@ -174,7 +130,7 @@ pub struct Inputs<'a> {
 }
 
 /// The breakdown of one sample.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ledger {
     pub rss: u64,
     pub buckets: Vec<Bucket>,
@@ -479,44 +435,31 @@ struct Builder {
 }
 
 impl Builder {
-    fn push(
-        &mut self,
-        id: &'static str,
-        label: &'static str,
-        bytes: u64,
-        basis: Basis,
-        parent: Option<&'static str>,
-    ) {
+    /// A bucket of the table ([`crate::buckets::BUCKETS`]), which gives its
+    /// label and parent.
+    fn push(&mut self, id: &'static str, bytes: u64, basis: Basis) {
+        let spec = crate::buckets::spec(id);
         self.buckets.push(Bucket {
-            id,
-            label,
+            id: spec.id,
+            label: spec.label,
             bytes,
             basis,
-            parent,
+            parent: spec.parent,
             uncapped: None,
         });
     }
 
     /// A figure bounded by `cap`: labelled with `full` when it fits, else
     /// cut to `cap`, labelled `capped`, with the figure beside it.
-    #[allow(clippy::too_many_arguments)]
     fn bounded(
         &mut self,
         id: &'static str,
-        label: &'static str,
         figure: u64,
         cap: u64,
         (full, capped): (Basis, Basis),
-        parent: Option<&'static str>,
     ) -> u64 {
         let bytes = figure.min(cap);
-        self.push(
-            id,
-            label,
-            bytes,
-            if bytes < figure { capped } else { full },
-            parent,
-        );
+        self.push(id, bytes, if bytes < figure { capped } else { full });
         if bytes < figure {
             self.buckets.last_mut().unwrap().uncapped = Some(figure);
         }
@@ -524,9 +467,9 @@ impl Builder {
     }
 
     /// A committed figure, capped by the unclassified memory left.
-    fn committed(&mut self, id: &'static str, label: &'static str, figure: u64) -> u64 {
+    fn committed(&mut self, id: &'static str, figure: u64) -> u64 {
         let cap = self.left.0;
-        let v = self.bounded(id, label, figure, cap, COMMITTED, None);
+        let v = self.bounded(id, figure, cap, COMMITTED);
         self.left.take(v)
     }
 }
@@ -571,7 +514,7 @@ fn jvm_areas(b: &mut Builder, inputs: &Inputs, r: &Resident) -> Option<HeapMappi
     let mut heap_mapping = None;
     if ranges.heap.is_some() || r.heap_views > 0 {
         let resident = r.heap + r.heap_shared;
-        b.push("java_heap", "Java heap", resident, Basis::Resident, None);
+        b.push("java_heap", resident, Basis::Resident);
         // smaps' Pss counts a page mapped in n views 1/n in each.
         let physical = if r.heap_views > 1 && r.heap_shared_pss > 0 {
             r.heap + r.heap_shared_pss
@@ -584,34 +527,19 @@ fn jvm_areas(b: &mut Builder, inputs: &Inputs, r: &Resident) -> Option<HeapMappi
             physical,
         });
     } else if let Some(j) = jvm {
-        b.committed("java_heap", "Java heap", j.heap_committed);
+        b.committed("java_heap", j.heap_committed);
     }
     match (&ranges.code_cache, jvm) {
-        (Some(_), _) => b.push(
-            "code_cache",
-            "Code cache",
-            r.code_cache,
-            Basis::Resident,
-            None,
-        ),
+        (Some(_), _) => b.push("code_cache", r.code_cache, Basis::Resident),
         (None, Some(j)) => {
-            b.committed("code_cache", "Code cache", j.code_cache_committed());
+            b.committed("code_cache", j.code_cache_committed());
         }
         (None, None) => {}
     }
-    b.push(
-        "thread_stacks",
-        "Thread stacks",
-        r.thread_stacks,
-        Basis::Resident,
-        None,
-    );
+    b.push("thread_stacks", r.thread_stacks, Basis::Resident);
     metaspace(b, inputs, r);
     heap_mapping
 }
-
-const METASPACE: &str = "Metaspace and class space";
-const CLASS_SPACE: &str = "compressed class space";
 
 /// Metaspace by residency when its mappings were found by the class
 /// metadata they hold; else its committed figure (which is close to
@@ -627,24 +555,11 @@ fn metaspace(b: &mut Builder, inputs: &Inputs, r: &Resident) {
         let class = r.class_space.min(class_committed);
         let other = r.metaspace.min(committed.saturating_sub(class_committed));
         b.left.0 += r.class_space - class + r.metaspace - other;
-        b.push("metaspace", METASPACE, class + other, Basis::Resident, None);
-        b.push(
-            "class_space",
-            CLASS_SPACE,
-            class,
-            Basis::Resident,
-            Some("metaspace"),
-        );
+        b.push("metaspace", class + other, Basis::Resident);
+        b.push("class_space", class, Basis::Resident);
     } else {
-        let m = b.committed("metaspace", METASPACE, committed);
-        b.bounded(
-            "class_space",
-            CLASS_SPACE,
-            class_committed,
-            m,
-            COMMITTED,
-            Some("metaspace"),
-        );
+        let m = b.committed("metaspace", committed);
+        b.bounded("class_space", class_committed, m, COMMITTED);
     }
 }
 
@@ -653,10 +568,10 @@ fn metaspace(b: &mut Builder, inputs: &Inputs, r: &Resident) {
 fn jvm_mmap(b: &mut Builder, inputs: &Inputs, r: &Resident) {
     let nmt = inputs.nmt;
     if !inputs.ranges.gc.is_empty() {
-        b.push("gc", "GC structures", r.gc, Basis::Resident, None);
+        b.push("gc", r.gc, Basis::Resident);
     } else if let Some(nmt) = nmt {
         let gc = nmt.category("GC").map_or(0, |c| c.mmap_committed);
-        b.committed("gc", "GC structures (NMT)", gc);
+        b.committed("gc", gc);
     }
     if let Some(nmt) = nmt {
         let other: u64 = nmt
@@ -665,7 +580,7 @@ fn jvm_mmap(b: &mut Builder, inputs: &Inputs, r: &Resident) {
             .filter(|c| !NMT_MMAP_COVERED.contains(&c.name.as_str()))
             .map(|c| c.mmap_committed)
             .sum();
-        b.committed("jvm_other_mmap", "Other JVM mmap (NMT)", other);
+        b.committed("jvm_other_mmap", other);
     }
 }
 
@@ -746,57 +661,31 @@ fn malloc_buckets(b: &mut Builder, inputs: &Inputs, m: Option<Malloc>) {
     let jvm = inputs.jvm;
     let direct = jvm.map_or(0, |j| j.direct_buffers().1);
     let in_use = m.in_use;
-    b.push(
-        "malloc_in_use",
-        "malloc in use (resident)",
-        in_use,
-        m.basis,
-        None,
-    );
+    b.push("malloc_in_use", in_use, m.basis);
     b.buckets.last_mut().unwrap().uncapped = m.uncapped;
-    const P: Option<&str> = Some("malloc_in_use");
-    let direct_child = b.bounded(
-        "direct_buffers",
-        "direct buffers",
-        direct,
-        in_use,
-        COMMITTED,
-        P,
-    );
+    let direct_child = b.bounded("direct_buffers", direct, in_use, COMMITTED);
     match inputs.nmt {
         Some(nmt) => {
             // NMT's malloc total contains the direct buffers (category Other).
             let jvm_malloc = b.bounded(
                 "jvm_malloc",
-                "JVM internal malloc (NMT)",
                 nmt.total_malloc.saturating_sub(direct),
                 in_use - direct_child,
                 COMMITTED,
-                P,
             );
             b.push(
                 "native_library_malloc",
-                "native-library malloc (outside NMT)",
                 in_use - direct_child - jvm_malloc,
                 Basis::Derived,
-                P,
             );
         }
         None => b.push(
             "jvm_and_native_malloc",
-            "JVM and native-library malloc",
             in_use - direct_child,
             Basis::Derived,
-            P,
         ),
     }
-    b.push(
-        "malloc_retained_free",
-        "malloc free, retained by the allocator",
-        m.retained_free,
-        m.retained_basis,
-        None,
-    );
+    b.push("malloc_retained_free", m.retained_free, m.retained_basis);
     b.buckets.last_mut().unwrap().uncapped = m.retained_uncapped;
 }
 
@@ -804,38 +693,13 @@ fn malloc_buckets(b: &mut Builder, inputs: &Inputs, m: Option<Malloc>) {
 /// memory other than the Java heap.
 fn file_buckets(b: &mut Builder, inputs: &Inputs, r: &Resident) {
     let status = inputs.status;
-    b.push(
-        "file_private",
-        "Written pages of mapped files (CDS, data)",
-        r.file_private,
-        Basis::Resident,
-        None,
-    );
+    b.push("file_private", r.file_private, Basis::Resident);
     // ZGC's heap is shared memory (RssShmem); it is the java_heap bucket.
     let file = (status.rss_file + status.rss_shmem).saturating_sub(r.heap_shared);
-    b.push(
-        "file_mapped",
-        "File-backed and shared memory",
-        file,
-        Basis::Resident,
-        None,
-    );
+    b.push("file_mapped", file, Basis::Resident);
     let mapped = inputs.jvm.map_or(0, |j| j.mapped_buffers().1);
-    let mapped = b.bounded(
-        "mapped_buffers",
-        "mapped byte buffers (capacity)",
-        mapped,
-        file,
-        COMMITTED,
-        Some("file_mapped"),
-    );
-    b.push(
-        "other_files",
-        "libraries, jars, CDS archive, other files",
-        file - mapped,
-        Basis::Derived,
-        Some("file_mapped"),
-    );
+    let mapped = b.bounded("mapped_buffers", mapped, file, COMMITTED);
+    b.push("other_files", file - mapped, Basis::Derived);
 }
 
 /// `retained_free / (in_use + retained_free)`: the share of the memory the
@@ -1131,8 +995,8 @@ mod tests {
             });
             for b in &l.buckets {
                 assert!(
-                    BUCKET_IDS.contains(&b.id),
-                    "{} missing from BUCKET_IDS",
+                    crate::buckets::BUCKETS.iter().any(|s| s.id == b.id),
+                    "{} missing from BUCKETS",
                     b.id
                 );
             }

@@ -7,6 +7,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod allocator;
+/// The one table of the ledger's buckets: id, label, parent, basis,
+/// whether trended, MXBean attribute.
+pub mod buckets;
 pub mod cgroup;
 pub mod diagnosis;
 pub mod jvm;

@@ -14,8 +14,6 @@
 //! parser therefore keys on the shape of each line, never on its position or
 //! on a fixed list of category names, and ignores sub-lines it does not know.
 
-use serde::Serialize;
-
 /// One NMT category ("Java Heap", "Class", "Thread", "Other", ...), bytes.
 ///
 /// Figures are in bytes whatever `scale=` the text was printed with, so that
@@ -23,7 +21,7 @@ use serde::Serialize;
 /// where they came from. NMT rounds every printed figure to the nearest unit
 /// of the scale, so with the default KB scale each one is accurate to
 /// ±512 bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NmtCategory {
     pub name: String,
     pub reserved: u64,
@@ -53,7 +51,7 @@ pub struct NmtCategory {
 }
 
 /// A parsed `VM.native_memory summary`, bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NmtSummary {
     pub total_reserved: u64,
     pub total_committed: u64,
@@ -715,15 +713,5 @@ mod tests {
              something new\n\
              \x20 (malloc=500KB #1)\n";
         assert_eq!(cat(&parse(text), "Other").malloc, 0);
-    }
-
-    #[test]
-    fn serializes_with_field_names() {
-        let s = parse(JDK21);
-        let json = serde_json::to_value(&s).unwrap();
-        assert_eq!(json["total_committed"], 520812 * KB);
-        assert_eq!(json["categories"][2]["name"], "Thread");
-        assert_eq!(json["categories"][2]["threads"], 38);
-        assert_eq!(json["categories"][0]["threads"], serde_json::Value::Null);
     }
 }

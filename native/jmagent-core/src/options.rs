@@ -79,6 +79,9 @@ pub struct Options {
     /// Time between periodic reports; zero means only the final report at exit.
     pub interval: Duration,
     pub log: LogTarget,
+    /// Largest size of a log file, in bytes, before it is rotated to
+    /// `<path>.1`; `None` (`log_max=0`) means unbounded.
+    pub log_max: Option<u64>,
     pub format: Format,
     pub scale: Scale,
     pub nmt: NmtMode,
@@ -102,6 +105,7 @@ impl Default for Options {
         Options {
             interval: Duration::from_secs(60),
             log: LogTarget::Stderr,
+            log_max: Some(DEFAULT_LOG_MAX),
             format: Format::Text,
             scale: Scale::Auto,
             nmt: NmtMode::Auto,
@@ -114,6 +118,9 @@ impl Default for Options {
         }
     }
 }
+
+/// Default of `log_max`: 100 MiB.
+pub const DEFAULT_LOG_MAX: u64 = 100 << 20;
 
 /// One documented option: its key, the values it accepts and its default.
 pub struct OptionSpec {
@@ -136,6 +143,12 @@ pub const OPTIONS: &[OptionSpec] = &[
         accepted: "stderr, or a file path (%p is replaced by the pid)",
         default: "stderr",
         meaning: "where reports are written; a file is appended to, created with mode 0600, and never followed if it is a symbolic link",
+    },
+    OptionSpec {
+        key: "log_max",
+        accepted: "a size such as 500KB, 10MB, 1GB (KB = 1024 bytes), a number of bytes, or 0 (unbounded)",
+        default: "100MB",
+        meaning: "when a report would make the log file larger, the file is renamed to <path>.1 (replacing an older one) and a new one is started; ignored for stderr",
     },
     OptionSpec {
         key: "format",
@@ -266,6 +279,25 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Some(Duration::from_millis(millis))
 }
 
+/// Parses a size: a whole number of bytes, or one followed by `B`, `KB`,
+/// `MB` or `GB` (any case; powers of 1024, as `scale` reads them).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let multiplier: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "KB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(multiplier)
+}
+
 /// Formats a duration the way [`parse_duration`] reads it back.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -335,6 +367,12 @@ impl Options {
                     "" => return Err(bad()),
                     "stderr" => LogTarget::Stderr,
                     path => LogTarget::File(path.to_string()),
+                }
+            }
+            "log_max" => {
+                self.log_max = match parse_size(value).ok_or_else(bad)? {
+                    0 => None,
+                    bytes => Some(bytes),
                 }
             }
             "format" => {
@@ -419,9 +457,10 @@ mod tests {
     #[test]
     fn every_option_parses() {
         let o = Options::parse(
-            "interval=500ms,log=/tmp/jm-%p.log,format=json,scale=MB,nmt=off,jmx=off,jmx_delay=2s",
+            "interval=500ms,log=/tmp/jm-%p.log,log_max=10MB,format=json,scale=MB,nmt=off,jmx=off,jmx_delay=2s",
         )
         .unwrap();
+        assert_eq!(o.log_max, Some(10 << 20));
         assert!(!o.jmx);
         assert_eq!(o.jmx_delay, Duration::from_secs(2));
         assert_eq!(o.interval, Duration::from_millis(500));
@@ -471,6 +510,54 @@ mod tests {
     }
 
     #[test]
+    fn sizes() {
+        assert_eq!(parse_size("0"), Some(0));
+        assert_eq!(parse_size("1048576"), Some(1 << 20));
+        assert_eq!(parse_size("100B"), Some(100));
+        assert_eq!(parse_size("500KB"), Some(500 << 10));
+        assert_eq!(parse_size("10MB"), Some(10 << 20));
+        assert_eq!(parse_size("10mb"), Some(10 << 20));
+        assert_eq!(parse_size("1GB"), Some(1 << 30));
+        for bad in [
+            "",
+            "MB",
+            "1.5MB",
+            "-1MB",
+            "10 MB",
+            "10M",
+            "10MiB",
+            "10TB",
+            "99999999999999999999",
+            "17179869184GB",
+        ] {
+            assert_eq!(parse_size(bad), None, "{bad:?} must be rejected");
+        }
+    }
+
+    #[test]
+    fn log_max() {
+        assert_eq!(Options::default().log_max, Some(100 << 20));
+        assert_eq!(
+            Options::parse("log_max=20KB").unwrap().log_max,
+            Some(20 << 10)
+        );
+        assert_eq!(
+            Options::parse("log_max=1048576").unwrap().log_max,
+            Some(1 << 20)
+        );
+        assert_eq!(Options::parse("log_max=0").unwrap().log_max, None);
+        for bad in ["", "big", "1.5GB", "-1", "10 MB", "5TB"] {
+            let e = Options::parse(&format!("log_max={bad}"))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                e,
+                format!("bad value '{bad}' for option 'log_max' (accepted: a size such as 500KB, 10MB, 1GB (KB = 1024 bytes), a number of bytes, or 0 (unbounded))")
+            );
+        }
+    }
+
+    #[test]
     fn errors_name_the_option_and_what_is_accepted() {
         let e = Options::parse("format=xml").unwrap_err().to_string();
         assert_eq!(
@@ -480,7 +567,7 @@ mod tests {
         let e = Options::parse("colour=red").unwrap_err().to_string();
         assert_eq!(
             e,
-            "unknown option 'colour' (accepted options: interval, log, format, scale, nmt, jmx, jmx_delay, window, trim, action, out)"
+            "unknown option 'colour' (accepted options: interval, log, log_max, format, scale, nmt, jmx, jmx_delay, window, trim, action, out)"
         );
         let e = Options::parse("interval=5 seconds")
             .unwrap_err()

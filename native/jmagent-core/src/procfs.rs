@@ -155,7 +155,7 @@ fn missing(file: &str, context: String, field: &'static str) -> ProcError {
 ///
 /// `rss_anon`, `rss_file` and `rss_shmem` are 0 on kernels before 4.5, which
 /// do not print them; a non-zero `vm_rss` with all three 0 means that.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProcessStatus {
     pub vm_rss: u64,
     pub rss_anon: u64,
@@ -242,7 +242,7 @@ pub fn read_status_at(path: &Path) -> Result<ProcessStatus, ProcError> {
 /// reading and agrees with the sum over `smaps`. Fields added after 4.14
 /// (`Pss_Anon`/`Pss_File`/`Pss_Shmem` in 5.1, `Pss_Dirty` in 6.0) are 0 on
 /// older kernels.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SmapsRollup {
     pub rss: u64,
     /// Proportional set size: shared pages divided among the processes mapping them.

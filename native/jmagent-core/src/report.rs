@@ -3,8 +3,6 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
-
 use crate::allocator::{self, Accounting, AllocatorKind, AllocatorStats, Detected};
 use crate::cgroup::{self, ContainerMemory};
 use crate::jvm::JvmSnapshot;
@@ -16,7 +14,7 @@ use crate::procfs::{self, ProcessStatus};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The allocator serving `malloc`, with its figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct AllocatorReport {
     pub kind: AllocatorKind,
     pub library: String,
@@ -27,14 +25,14 @@ pub struct AllocatorReport {
 }
 
 /// Change of one figure since the previous report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub id: String,
     pub bytes: i64,
 }
 
 /// One sample.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Report {
     pub schema: u32,
     /// Milliseconds since the Unix epoch.
@@ -43,7 +41,6 @@ pub struct Report {
     /// 1 for the first report of this agent, counting up.
     pub sequence: u64,
     /// True for the report written at JVM exit.
-    #[serde(rename = "final")]
     pub final_report: bool,
     pub process: ProcessStatus,
     pub container: Option<ContainerMemory>,
@@ -67,7 +64,7 @@ pub struct Report {
 }
 
 /// An automatic trim and its effect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AutoTrim {
     /// Retained-free bytes that triggered it.
     pub retained_free: u64,

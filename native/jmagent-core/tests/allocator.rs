@@ -118,15 +118,15 @@ fn child_measure() {
     let rss_after = vm_rss();
     let after = allocator::stats(kind).expect("stats after trim");
     emit(json!({
-        "detected": detected,
+        "detected": {"kind": detected.kind.name(), "library": detected.library},
         "live_bytes": live,
         "live_usable_bytes": live_usable,
         "blocks": keep.len(),
         "baseline_in_use": baseline,
-        "before": before,
+        "before": stats_json(&before),
         "wrong_kind_error": wrong_kind,
         "trim": trimmed,
-        "after": after,
+        "after": stats_json(&after),
         "rss_before_trim": rss_before,
         "rss_after_trim": rss_after,
     }));
@@ -211,7 +211,7 @@ fn child_cost() {
     };
     emit(json!({
         "threads": COST_THREADS,
-        "stats": first,
+        "stats": stats_json(&first),
         "stats_time": summary(stats_times),
         "mallinfo2_time": summary(mallinfo2_times),
     }));
@@ -275,6 +275,22 @@ fn run_child(mode: &str, preload: Option<PathBuf>) -> Value {
             panic!("child {mode} printed no {MARK} line\nstdout:\n{stdout}\nstderr:\n{stderr}")
         });
     serde_json::from_str(line).unwrap()
+}
+
+/// The statistics as the parent side reads them.
+fn stats_json(s: &allocator::AllocatorStats) -> Value {
+    json!({
+        "in_use": s.in_use,
+        "in_use_includes_free": s.in_use_includes_free,
+        "retained_free": s.retained_free,
+        "releasable": s.releasable,
+        "metadata": s.metadata,
+        "mapped": s.mapped,
+        "resident": s.resident,
+        "arenas": s.arenas,
+        "free_chunks": s.free_chunks,
+        "raw": s.raw,
+    })
 }
 
 fn raw(stats: &Value, name: &str) -> Option<u64> {
@@ -493,7 +509,7 @@ fn unknown_allocator_has_no_stats_and_no_trim() {
 }
 
 #[test]
-fn names_and_json() {
+fn names() {
     let all = [
         (AllocatorKind::Glibc, "glibc"),
         (AllocatorKind::Jemalloc, "jemalloc"),
@@ -503,7 +519,7 @@ fn names_and_json() {
     ];
     for (kind, name) in all {
         assert_eq!(kind.name(), name);
-        assert_eq!(serde_json::to_value(kind).unwrap(), name);
+        assert_eq!(kind.to_string(), name);
     }
 }
 

@@ -134,7 +134,7 @@ fn parse_options(text: &str) -> Option<Options> {
 
 /// A new agent; the error names what went wrong (e.g. the log file).
 fn new_agent(vm: *mut JavaVM, options: Options) -> Result<Agent, String> {
-    let sink = Sink::open(&options.log)?;
+    let sink = Sink::open(&options.log, options.log_max)?;
     Ok(Agent {
         vm: Vm(vm),
         options: Mutex::new(options),
@@ -404,7 +404,7 @@ impl Agent {
     /// New options from a later attach (`start`): they replace the running
     /// ones and periodic logging (re)starts.
     fn apply(&self, options: Options) -> Result<(), String> {
-        let sink = Sink::open(&options.log)?;
+        let sink = Sink::open(&options.log, options.log_max)?;
         *lock(&self.sink) = sink;
         *lock(&self.options) = options;
         self.logging.store(true, Ordering::Relaxed);

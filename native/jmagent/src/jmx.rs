@@ -10,7 +10,7 @@ use std::ffi::c_void;
 use std::time::Duration;
 
 use jmagent_core::allocator;
-use jmagent_core::ledger::BUCKET_IDS;
+use jmagent_core::buckets::BUCKETS;
 use jmagent_core::options::{format_duration, parse_duration, Scale};
 use jmagent_core::render;
 use jmagent_core::report::Report;
@@ -22,8 +22,32 @@ use jni::{jni_sig, jni_str, Env, EnvUnowned, NativeMethod};
 use crate::agent;
 use crate::probe::{take_exception, Classes};
 
+/// The numeric attributes that are not buckets, in the order of
+/// [`figures`]: the buckets follow in table order, then `UnexplainedBytes`.
+/// `FragmentationRatio` carries the bits of a double.
+const OTHER_FIGURES: [&str; 9] = [
+    "RssBytes",
+    "ContainerLimitBytes",
+    "ContainerUsageBytes",
+    "HeadroomBytes",
+    "AllocatorInUseBytes",
+    "AllocatorRetainedFreeBytes",
+    "SampleTimeMillis",
+    "NmtEnabled",
+    "FragmentationRatio",
+];
+
+/// `NativeMemory.figureNames()`: the attribute name of each value of
+/// [`figures`], one per line.
+pub fn figure_names() -> String {
+    let mut names: Vec<&str> = OTHER_FIGURES.to_vec();
+    names.extend(BUCKETS.iter().map(|b| b.attribute));
+    names.push("UnexplainedBytes");
+    names.join("\n")
+}
+
 /// `NativeMemory.figures()`: the numbers behind the numeric attributes, in
-/// the index order `NativeMemory` documents.
+/// the order of [`figure_names`].
 pub fn figures(r: &Report) -> Vec<i64> {
     let signed = |v: Option<u64>| v.map_or(-1, |v| v as i64);
     let container = r.container.as_ref();
@@ -41,11 +65,11 @@ pub fn figures(r: &Report) -> Vec<i64> {
             .map_or(0.0, |a| a.fragmentation)
             .to_bits() as i64,
     ];
-    // Indexes 9 and up follow ledger::BUCKET_IDS.
+    debug_assert_eq!(v.len(), OTHER_FIGURES.len());
     v.extend(
-        BUCKET_IDS
+        BUCKETS
             .iter()
-            .map(|id| r.ledger.get(id).unwrap_or(0) as i64),
+            .map(|b| r.ledger.get(b.id).unwrap_or(0) as i64),
     );
     v.push(r.ledger.unexplained);
     v
@@ -112,6 +136,13 @@ extern "system" fn native_text<'l>(
             _ => render::iso_time(r.timestamp_ms),
         }
     })
+}
+
+extern "system" fn native_figure_names<'l>(
+    mut unowned: EnvUnowned<'l>,
+    _class: JClass<'l>,
+) -> JString<'l> {
+    string_native(&mut unowned, |_, _| figure_names())
 }
 
 extern "system" fn native_sample_now<'l>(
@@ -254,6 +285,11 @@ pub fn register_natives(env: &mut Env, class: &JClass) -> Result<(), String> {
                 jni_str!("figures"),
                 jni_str!("(J)[J"),
                 native_figures as *mut c_void,
+            ),
+            NativeMethod::from_raw_parts(
+                jni_str!("figureNames"),
+                jni_str!("()Ljava/lang/String;"),
+                native_figure_names as *mut c_void,
             ),
             NativeMethod::from_raw_parts(
                 jni_str!("text"),

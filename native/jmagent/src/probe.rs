@@ -20,6 +20,8 @@ mod embedded {
 /// Embedded classes in the order they must be defined: an interface before
 /// the class implementing it.
 const DEFINITION_ORDER: &[&str] = &[
+    // The MXBean interface extends the generated bucket attributes.
+    "io/jmagent/BucketAttributes",
     "io/jmagent/NativeMemoryMXBean",
     "io/jmagent/NativeMemory",
     "io/jmagent/Probe",

@@ -34,7 +34,7 @@ Commands (jmcmd [--agent PATH] [--timeout T] <pid | part of main class> <command
           loads it without starting periodic logging
   trim    have the C allocator return its free memory to the OS; prints RSS
           before and after
-  start [interval=60s] [log=stderr|PATH] [format=text|json] [scale=..] [nmt=..] [jmx=on|off] [jmx_delay=..]
+  start [interval=60s] [log=stderr|PATH] [log_max=100MB] [format=text|json] [scale=..] [nmt=..] [jmx=on|off] [jmx_delay=..]
           load the agent and start periodic logging, or give a running agent
           new options
   stop    stop periodic logging (the agent stays loaded)
@@ -124,6 +124,7 @@ impl Action {
             Action::Start => &[
                 "interval",
                 "log",
+                "log_max",
                 "format",
                 "scale",
                 "nmt",
@@ -278,6 +279,17 @@ mod tests {
             }
         );
         let err = |args: &[&str]| config(args).unwrap_err().to_string();
+        assert_eq!(
+            command(&["1", "start", "log=/tmp/x.log", "log_max=10MB"]),
+            Command::Agent {
+                action: Action::Start,
+                options: "log=/tmp/x.log,log_max=10MB".into()
+            }
+        );
+        assert!(
+            err(&["1", "start", "log_max=10TB"]).contains("bad value '10TB' for option 'log_max'")
+        );
+        assert!(err(&["1", "report", "log_max=1MB"]).contains("does not take option 'log_max'"));
         assert!(err(&["1", "report", "format=xml"]).contains("bad value 'xml' for option 'format'"));
         assert!(err(&["1", "report", "interval=5s"]).contains("does not take option 'interval'"));
         assert!(err(&["1", "trim", "format=json"]).contains("takes no options"));

@@ -253,7 +253,9 @@ impl MallocInfoTotals {
         let rest_size = need(self.rest_size, "<total type=\"rest\"> size")?;
         let system = need(self.system_current, "<system type=\"current\">")?;
         let flag_bytes = rest_count.saturating_sub(self.heaps);
-        let fordblks = (fast_size + rest_size).saturating_sub(flag_bytes);
+        let fordblks = fast_size
+            .saturating_add(rest_size)
+            .saturating_sub(flag_bytes);
         Ok(Mallinfo2 {
             arena: system as usize,
             ordblks: rest_count as usize,

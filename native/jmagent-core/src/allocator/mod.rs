@@ -92,8 +92,7 @@ const ALLOCATORS: &[&dyn Allocator] = &[
 ];
 
 /// The C allocators jmagent knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AllocatorKind {
     /// glibc's ptmalloc2 (`libc.so.6`).
     Glibc,
@@ -146,7 +145,7 @@ impl fmt::Display for AllocatorKind {
 }
 
 /// The allocator serving `malloc` and the file it comes from.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detected {
     /// Which allocator (confirmed by its API symbol).
     pub kind: AllocatorKind,
@@ -158,7 +157,7 @@ pub struct Detected {
 /// What the allocator holds, in bytes. Which figures are known depends on the
 /// allocator (`None` = not provided by it); see the module documentation for
 /// the exact source of each figure.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllocatorStats {
     /// Bytes handed out to the program (including the allocator's rounding
     /// and per-chunk headers).

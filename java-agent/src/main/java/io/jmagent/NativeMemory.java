@@ -29,35 +29,6 @@ public final class NativeMemory extends javax.management.NotificationBroadcaster
 
     public static final String OBJECT_NAME = "jmagent:type=NativeMemory";
 
-    // Indexes of figures(); the native agent fills them in this order.
-    private static final int RSS = 0;
-    private static final int CONTAINER_LIMIT = 1;
-    private static final int CONTAINER_USAGE = 2;
-    private static final int HEADROOM = 3;
-    private static final int ALLOCATOR_IN_USE = 4;
-    private static final int ALLOCATOR_RETAINED_FREE = 5;
-    private static final int SAMPLE_TIME = 6;
-    private static final int NMT_ENABLED = 7;
-    private static final int FRAGMENTATION_BITS = 8;
-    private static final int JAVA_HEAP = 9;
-    private static final int CODE_CACHE = 10;
-    private static final int THREAD_STACKS = 11;
-    private static final int METASPACE = 12;
-    private static final int CLASS_SPACE = 13;
-    private static final int GC = 14;
-    private static final int JVM_OTHER_MMAP = 15;
-    private static final int MALLOC_IN_USE = 16;
-    private static final int DIRECT_BUFFERS = 17;
-    private static final int JVM_MALLOC = 18;
-    private static final int NATIVE_LIBRARY_MALLOC = 19;
-    private static final int JVM_AND_NATIVE_MALLOC = 20;
-    private static final int MALLOC_RETAINED_FREE = 21;
-    private static final int FILE_PRIVATE = 22;
-    private static final int FILE_MAPPED = 23;
-    private static final int MAPPED_BUFFERS = 24;
-    private static final int OTHER_FILES = 25;
-    private static final int UNEXPLAINED = 26;
-
     // Texts of text(int).
     private static final int REPORT_TEXT = 0;
     private static final int REPORT_JSON = 1;
@@ -66,6 +37,9 @@ public final class NativeMemory extends javax.management.NotificationBroadcaster
     private static final int LOG_INTERVAL = 4;
 
     private static native long[] figures(long maxAgeMillis);
+
+    /** The names of figures()' values, one per line, in their order. */
+    private static native String figureNames();
 
     private static native String text(int which, long maxAgeMillis);
 
@@ -79,38 +53,38 @@ public final class NativeMemory extends javax.management.NotificationBroadcaster
 
     private static native String history();
 
-    private static long figure(int index) {
-        return figures(MAX_AGE_MILLIS)[index];
+    /** Index of each figure by its attribute name, read once from the agent. */
+    private static volatile java.util.Map<String, Integer> figureIndex;
+
+    /** The figure behind a numeric attribute, by the attribute's name. */
+    static long figure(String attribute) {
+        java.util.Map<String, Integer> index = figureIndex;
+        if (index == null) {
+            index = new java.util.HashMap<>();
+            String[] names = figureNames().split("\n");
+            for (int i = 0; i < names.length; i++) {
+                index.put(names[i], i);
+            }
+            figureIndex = index;
+        }
+        Integer i = index.get(attribute);
+        if (i == null) {
+            throw new IllegalStateException("the agent reports no figure " + attribute);
+        }
+        return figures(MAX_AGE_MILLIS)[i];
     }
 
-    @Override public long getRssBytes() { return figure(RSS); }
-    @Override public long getContainerLimitBytes() { return figure(CONTAINER_LIMIT); }
-    @Override public long getContainerUsageBytes() { return figure(CONTAINER_USAGE); }
-    @Override public long getHeadroomBytes() { return figure(HEADROOM); }
-    @Override public long getJavaHeapBytes() { return figure(JAVA_HEAP); }
-    @Override public long getCodeCacheBytes() { return figure(CODE_CACHE); }
-    @Override public long getThreadStacksBytes() { return figure(THREAD_STACKS); }
-    @Override public long getMetaspaceBytes() { return figure(METASPACE); }
-    @Override public long getClassSpaceBytes() { return figure(CLASS_SPACE); }
-    @Override public long getGcBytes() { return figure(GC); }
-    @Override public long getJvmOtherMmapBytes() { return figure(JVM_OTHER_MMAP); }
-    @Override public long getMallocInUseBytes() { return figure(MALLOC_IN_USE); }
-    @Override public long getDirectBuffersBytes() { return figure(DIRECT_BUFFERS); }
-    @Override public long getJvmMallocBytes() { return figure(JVM_MALLOC); }
-    @Override public long getNativeLibraryMallocBytes() { return figure(NATIVE_LIBRARY_MALLOC); }
-    @Override public long getJvmAndNativeMallocBytes() { return figure(JVM_AND_NATIVE_MALLOC); }
-    @Override public long getMallocRetainedFreeBytes() { return figure(MALLOC_RETAINED_FREE); }
-    @Override public long getFilePrivateBytes() { return figure(FILE_PRIVATE); }
-    @Override public long getFileMappedBytes() { return figure(FILE_MAPPED); }
-    @Override public long getMappedBuffersBytes() { return figure(MAPPED_BUFFERS); }
-    @Override public long getOtherFilesBytes() { return figure(OTHER_FILES); }
-    @Override public long getUnexplainedBytes() { return figure(UNEXPLAINED); }
+    @Override public long getRssBytes() { return figure("RssBytes"); }
+    @Override public long getContainerLimitBytes() { return figure("ContainerLimitBytes"); }
+    @Override public long getContainerUsageBytes() { return figure("ContainerUsageBytes"); }
+    @Override public long getHeadroomBytes() { return figure("HeadroomBytes"); }
+    @Override public long getUnexplainedBytes() { return figure("UnexplainedBytes"); }
     @Override public String getAllocatorName() { return text(ALLOCATOR_NAME, MAX_AGE_MILLIS); }
-    @Override public long getAllocatorInUseBytes() { return figure(ALLOCATOR_IN_USE); }
-    @Override public long getAllocatorRetainedFreeBytes() { return figure(ALLOCATOR_RETAINED_FREE); }
-    @Override public double getFragmentationRatio() { return Double.longBitsToDouble(figure(FRAGMENTATION_BITS)); }
-    @Override public boolean isNmtEnabled() { return figure(NMT_ENABLED) != 0; }
-    @Override public long getSampleTimeMillis() { return figure(SAMPLE_TIME); }
+    @Override public long getAllocatorInUseBytes() { return figure("AllocatorInUseBytes"); }
+    @Override public long getAllocatorRetainedFreeBytes() { return figure("AllocatorRetainedFreeBytes"); }
+    @Override public double getFragmentationRatio() { return Double.longBitsToDouble(figure("FragmentationRatio")); }
+    @Override public boolean isNmtEnabled() { return figure("NmtEnabled") != 0; }
+    @Override public long getSampleTimeMillis() { return figure("SampleTimeMillis"); }
     @Override public String getSampleTime() { return text(SAMPLE_TIME_ISO, MAX_AGE_MILLIS); }
     @Override public String getReportText() { return text(REPORT_TEXT, MAX_AGE_MILLIS); }
     @Override public String getReportJson() { return text(REPORT_JSON, MAX_AGE_MILLIS); }

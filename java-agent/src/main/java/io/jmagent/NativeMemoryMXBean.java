@@ -5,7 +5,7 @@ package io.jmagent;
  * {@code jmagent:type=NativeMemory}. Sizes are bytes. Every attribute of one
  * read comes from a sample at most {@link NativeMemory#MAX_AGE_MILLIS} old.
  */
-public interface NativeMemoryMXBean {
+public interface NativeMemoryMXBean extends BucketAttributes {
     /** Resident set size of the process (VmRSS). */
     long getRssBytes();
 
@@ -17,45 +17,6 @@ public interface NativeMemoryMXBean {
 
     /** Limit minus usage; -1 when there is no limit. */
     long getHeadroomBytes();
-
-    long getJavaHeapBytes();
-
-    long getCodeCacheBytes();
-
-    long getThreadStacksBytes();
-
-    long getMetaspaceBytes();
-
-    long getClassSpaceBytes();
-
-    /** GC structures; 0 without NMT. */
-    long getGcBytes();
-
-    /** Other JVM mmaps; 0 without NMT. */
-    long getJvmOtherMmapBytes();
-
-    long getMallocInUseBytes();
-
-    long getDirectBuffersBytes();
-
-    /** JVM-internal malloc (NMT); 0 without NMT. */
-    long getJvmMallocBytes();
-
-    /** malloc outside the JVM's knowledge (NMT on); 0 without NMT. */
-    long getNativeLibraryMallocBytes();
-
-    /** JVM and native-library malloc together (NMT off); 0 with NMT. */
-    long getJvmAndNativeMallocBytes();
-
-    long getMallocRetainedFreeBytes();
-
-    long getFilePrivateBytes();
-
-    long getFileMappedBytes();
-
-    long getMappedBuffersBytes();
-
-    long getOtherFilesBytes();
 
     /** RSS minus all buckets; negative when a figure overshoots. */
     long getUnexplainedBytes();
