@@ -29,7 +29,10 @@ pub use crate::buckets::TRACKED;
 /// The figures of one sample that trends and verdicts need.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Point {
+    /// Wall-clock time, for people.
     pub timestamp_ms: u64,
+    /// Monotonic time ([`crate::report::monotonic_ms`]): windows and rates.
+    pub monotonic_ms: u64,
     pub rss: u64,
     /// Bytes of each [`TRACKED`] bucket (0 when the sample lacks it).
     pub buckets: [u64; TRACKED.len()],
@@ -65,6 +68,7 @@ impl Point {
         });
         Point {
             timestamp_ms: r.timestamp_ms,
+            monotonic_ms: r.monotonic_ms,
             rss: r.ledger.rss,
             buckets,
             heap_used: jvm.map_or(0, |j| j.heap_used),
@@ -150,8 +154,8 @@ impl History {
         let Some(last) = self.recent.back() else {
             return Vec::new();
         };
-        let since = last.timestamp_ms.saturating_sub(window.as_millis() as u64);
-        self.points().filter(|p| p.timestamp_ms >= since).collect()
+        let since = last.monotonic_ms.saturating_sub(window.as_millis() as u64);
+        self.points().filter(|p| p.monotonic_ms >= since).collect()
     }
 
     /// An upper bound of the memory the history holds at most: the points
@@ -193,8 +197,8 @@ impl Trend {
         let mut first: Vec<u64> = points[..third].iter().map(|p| value(p)).collect();
         let mut last: Vec<u64> = points[n - third..].iter().map(|p| value(p)).collect();
         let growth = median(&mut last) as i64 - median(&mut first) as i64;
-        let t0 = points[third / 2].timestamp_ms;
-        let t1 = points[n - third + third / 2].timestamp_ms;
+        let t0 = points[third / 2].monotonic_ms;
+        let t1 = points[n - third + third / 2].monotonic_ms;
         let minutes = (t1.saturating_sub(t0)) as f64 / 60_000.0;
         let steps = points
             .windows(2)
@@ -282,7 +286,7 @@ pub fn diagnose(history: &History, window: Duration, pid: u32) -> Option<Diagnos
     let points = history.window(window);
     let first = points.first()?;
     let last = *points.last()?;
-    let span = last.timestamp_ms - first.timestamp_ms;
+    let span = last.monotonic_ms.saturating_sub(first.monotonic_ms);
     if points.len() < 6 || (span as f64) < window.as_millis() as f64 * 0.8 {
         return None;
     }
@@ -620,6 +624,7 @@ mod tests {
     fn point(t_s: u64, f: impl Fn(&mut Point)) -> Point {
         let mut p = Point {
             timestamp_ms: 1_000_000 + t_s * 1000,
+            monotonic_ms: t_s * 1000,
             rss: 300 * MIB,
             heap_used: 50 * MIB,
             heap_committed: 256 * MIB,

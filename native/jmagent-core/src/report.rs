@@ -35,8 +35,11 @@ pub struct Change {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub schema: u32,
-    /// Milliseconds since the Unix epoch.
+    /// Milliseconds since the Unix epoch (wall clock: for people and logs).
     pub timestamp_ms: u64,
+    /// Milliseconds on a monotonic clock ([`monotonic_ms`]): for ages,
+    /// intervals and windows, which a wall-clock step must not distort.
+    pub monotonic_ms: u64,
     pub pid: u32,
     /// 1 for the first report of this agent, counting up.
     pub sequence: u64,
@@ -85,7 +88,7 @@ impl Report {
 
     /// Fills `since_previous_ms` and `changes` from the previous report.
     pub fn compare_with(&mut self, previous: &Report) {
-        self.since_previous_ms = Some(self.timestamp_ms.saturating_sub(previous.timestamp_ms));
+        self.since_previous_ms = Some(self.monotonic_ms.saturating_sub(previous.monotonic_ms));
         let mut changes = vec![
             Change {
                 id: "rss".into(),
@@ -106,6 +109,12 @@ impl Report {
         }
         self.changes = changes;
     }
+}
+
+/// Milliseconds since the first call, on the monotonic clock (`Instant`).
+pub fn monotonic_ms() -> u64 {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    BASE.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
 /// What the JVM side of the agent hands to [`collect`].
@@ -263,6 +272,7 @@ pub fn collect(
     });
     Report {
         schema: SCHEMA_VERSION,
+        monotonic_ms: monotonic_ms(),
         timestamp_ms: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),

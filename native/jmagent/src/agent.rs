@@ -31,7 +31,11 @@ use crate::probe;
 use crate::sink::Sink;
 
 /// How long VMDeath waits for a sample in progress before writing the final report.
-const STOP_WAIT: Duration = Duration::from_secs(2);
+const STOP_WAIT: Duration = Duration::from_secs(1);
+/// How long a sample waits for the one before it to finish its native part.
+const SAMPLING_WAIT: Duration = Duration::from_secs(1);
+/// How long an MXBean reader waits for a fresh sample another reader takes.
+const ON_DEMAND_WAIT: Duration = Duration::from_secs(5);
 
 /// The `JavaVM*` of this process; valid until the process exits.
 #[derive(Clone, Copy)]
@@ -66,6 +70,9 @@ pub struct Agent {
     sequence: AtomicU64,
     /// Serialises samples: the periodic one, the final one, on-demand ones.
     sampling: Mutex<()>,
+    /// Set while an MXBean reader takes a fresh sample for the others.
+    on_demand: Mutex<bool>,
+    on_demand_done: Condvar,
     jmx_registered: AtomicBool,
     /// Periodic reports (and the final one) are written; false for an agent
     /// loaded by `jmcmd report` until a `start`, and after a `stop`.
@@ -149,6 +156,8 @@ fn new_agent(vm: *mut JavaVM, options: Options) -> Result<Agent, String> {
         collector: Mutex::new(report::CollectorState::default()),
         sequence: AtomicU64::new(0),
         sampling: Mutex::new(()),
+        on_demand: Mutex::new(false),
+        on_demand_done: Condvar::new(),
         jmx_registered: AtomicBool::new(false),
         logging: AtomicBool::new(true),
         history: Mutex::new(History::default()),
@@ -291,9 +300,13 @@ unsafe fn attach_action(vm: *mut JavaVM, options: Options) -> Result<String, Str
             let agent = new_agent(vm, options.clone())?;
             agent.logging.store(logging, Ordering::Relaxed);
             if AGENT.set(agent).is_ok() {
-                jvmti
-                    .watch_vm_lifecycle(None, Some(ffi::vm_death))
-                    .map_err(|e| e.to_string())?;
+                if let Err(e) = jvmti.watch_vm_lifecycle(None, Some(ffi::vm_death)) {
+                    // Without VMDeath the agent cannot stop cleanly: it stays
+                    // disabled, and later actions say why.
+                    let reason = format!("cannot register for JVM exit: {e}");
+                    disable(&reason);
+                    return Err(reason);
+                }
                 start();
             }
             AGENT.get().expect("set above")
@@ -327,10 +340,20 @@ pub fn on_vm_death(_jni: *mut JNIEnv) {
 
 pub fn on_unload() {}
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+/// Locks `m`, waiting at most `wait`; `None` when it stayed locked (the
+/// caller goes on without it).
+fn lock_within<T>(m: &Mutex<T>, wait: Duration) -> Option<MutexGuard<'_, T>> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match m.try_lock() {
+            Ok(g) => return Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        }
+    }
 }
 
 /// Current RSS of this process, for measuring what a trim released.
@@ -560,10 +583,12 @@ impl Agent {
     /// a native method, else the thread attaches for the sample. Also runs
     /// `trim=auto`, the diagnosis and the MXBean's notifications.
     pub fn sample(&self, final_report: bool, mut env: Option<&mut Env>) -> Arc<Report> {
-        let serial = lock(&self.sampling);
         let started = Instant::now();
         let options = lock(&self.options).clone();
         let nmt = options.nmt == NmtMode::Auto;
+        // The JVM's figures are read before any lock of the agent is taken:
+        // a call into Java may wait for a Java lock held by a thread (a JMX
+        // reader) that waits for this sample.
         let part = self
             .with_env_or(&mut env, |env| self.jvm_part(env, nmt))
             .unwrap_or_else(|e| JvmPart {
@@ -571,6 +596,10 @@ impl Agent {
                 errors: vec![e],
                 ..JvmPart::default()
             });
+        // Samples are put in order; the rest is native work, bounded. A
+        // sampler that never let go (it cannot happen, but exit must not
+        // depend on it) is waited for at most SAMPLING_WAIT.
+        let serial = lock_within(&self.sampling, SAMPLING_WAIT);
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
         let mut r = report::collect(
             part,
@@ -697,13 +726,48 @@ impl Agent {
     /// The latest sample if it is at most `max_age` old (or was taken less
     /// than [`MIN_ON_DEMAND_GAP`] ago), else a fresh one.
     pub fn latest_within(&self, max_age: Duration, env: Option<&mut Env>) -> Arc<Report> {
-        if let Some(r) = lock(&self.latest).as_ref() {
-            let age = Duration::from_millis(now_ms().saturating_sub(r.timestamp_ms));
-            if age <= max_age || age < MIN_ON_DEMAND_GAP {
-                return r.clone();
-            }
+        let fresh = |latest: &Option<Arc<Report>>| {
+            latest
+                .as_ref()
+                .filter(|r| {
+                    let age = Duration::from_millis(
+                        report::monotonic_ms().saturating_sub(r.monotonic_ms),
+                    );
+                    age <= max_age || age < MIN_ON_DEMAND_GAP
+                })
+                .cloned()
+        };
+        if let Some(r) = fresh(&lock(&self.latest)) {
+            return r;
         }
-        self.sample(false, env)
+        // One reader samples; the others wait for its sample (without
+        // holding a lock while it runs Java code), at most ON_DEMAND_WAIT.
+        {
+            let deadline = Instant::now() + ON_DEMAND_WAIT;
+            let mut busy = lock(&self.on_demand);
+            while *busy {
+                let now = Instant::now();
+                if now >= deadline {
+                    if let Some(r) = lock(&self.latest).clone() {
+                        return r;
+                    }
+                    break;
+                }
+                busy = self
+                    .on_demand_done
+                    .wait_timeout(busy, deadline - now)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            if let Some(r) = fresh(&lock(&self.latest)) {
+                return r;
+            }
+            *busy = true;
+        }
+        let r = self.sample(false, env);
+        *lock(&self.on_demand) = false;
+        self.on_demand_done.notify_all();
+        r
     }
 
     pub fn options(&self) -> Options {

@@ -20,8 +20,25 @@ import java.util.List;
 public final class Probe {
     private Probe() {}
 
+    /**
+     * Test hook: with {@code -Djmagent.test.stuckProbe=true} the first call
+     * never returns, as a probe stuck on a Java lock would not; the tests
+     * check that the JVM still exits promptly.
+     */
+    private static final java.util.concurrent.atomic.AtomicBoolean STUCK =
+        new java.util.concurrent.atomic.AtomicBoolean(Boolean.getBoolean("jmagent.test.stuckProbe"));
+
     /** Returns the records; never throws (a failed part becomes an {@code error} record). */
     public static String sample() {
+        if (STUCK.compareAndSet(true, false)) {
+            while (true) {
+                try {
+                    Thread.sleep(Long.MAX_VALUE);
+                } catch (InterruptedException e) {
+                    // stays stuck
+                }
+            }
+        }
         StringBuilder out = new StringBuilder(2048);
         try {
             MemoryUsage heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage();
