@@ -183,7 +183,9 @@ fn registration_waits_for_the_application_logmanager() {
             )))
             .jvm_flag("-XX:NativeMemoryTracking=summary")
             .main_class("io.jmagent.tests.CustomLogManagerApp")
-            .arg("3")
+            // jmx_delay is 2 s; creating the platform MBean server can take
+            // seconds on a loaded machine.
+            .arg("6")
             .run();
         out.assert_success().assert_clean_jni();
         assert!(

@@ -111,6 +111,47 @@ impl Report {
     }
 }
 
+/// A sample as the diagnosis keeps it. Defined here, beside the report it
+/// reads, so that the diagnosis does not depend on the report module.
+impl crate::diagnosis::Point {
+    pub fn from_report(r: &Report) -> crate::diagnosis::Point {
+        let mut buckets = [0; crate::buckets::TRACKED.len()];
+        for (i, id) in crate::buckets::TRACKED.iter().enumerate() {
+            buckets[i] = r.ledger.get(id).unwrap_or(0);
+        }
+        let jvm = r.jvm.as_ref();
+        let code = jvm.map(|j| {
+            j.pools
+                .iter()
+                .filter(|p| p.name.starts_with("CodeHeap") || p.name == "CodeCache")
+                .fold((0, 0), |(u, m), p| (u + p.used, m + p.max.unwrap_or(0)))
+        });
+        crate::diagnosis::Point {
+            timestamp_ms: r.timestamp_ms,
+            monotonic_ms: r.monotonic_ms,
+            rss: r.ledger.rss,
+            buckets,
+            heap_used: jvm.map_or(0, |j| j.heap_used),
+            heap_committed: jvm.map_or(0, |j| j.heap_committed),
+            native_threads: r.process.threads,
+            code_cache_used: code.map_or(0, |c| c.0),
+            code_cache_max: code.map_or(0, |c| c.1),
+            max_direct_memory: jvm.and_then(|j| j.max_direct_memory),
+            allocator_in_use: r.allocator.as_ref().map_or(0, |a| a.stats.in_use),
+            fragmentation: r.allocator.as_ref().map_or(0.0, |a| a.fragmentation),
+            allocator: r
+                .allocator
+                .as_ref()
+                .map_or("unknown", |a| a.kind.name())
+                .to_string(),
+            container_limit: r.container.as_ref().and_then(|c| c.limit),
+            container_usage: r.container.as_ref().map(|c| c.usage),
+            jdk_trim_interval: jvm.and_then(|j| j.trim_native_heap_interval.clone()),
+            nmt: r.nmt.is_some(),
+        }
+    }
+}
+
 /// Milliseconds since the first call, on the monotonic clock (`Instant`).
 pub fn monotonic_ms() -> u64 {
     static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();

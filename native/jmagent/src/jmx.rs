@@ -9,7 +9,6 @@
 use std::ffi::c_void;
 use std::time::Duration;
 
-use jmagent_core::allocator;
 use jmagent_core::buckets::BUCKETS;
 use jmagent_core::options::{format_duration, parse_duration, Scale};
 use jmagent_core::render;
@@ -17,10 +16,10 @@ use jmagent_core::report::Report;
 use jni::errors::ThrowRuntimeExAndDefault;
 use jni::objects::{JClass, JLongArray, JString};
 use jni::sys::jlong;
-use jni::{jni_sig, jni_str, Env, EnvUnowned, NativeMethod};
+use jni::{jni_str, Env, EnvUnowned, NativeMethod};
 
 use crate::agent;
-use crate::probe::{take_exception, Classes};
+use crate::probe::take_exception;
 
 /// The numeric attributes that are not buckets, in the order of
 /// [`figures`]: the buckets follow in table order, then `UnexplainedBytes`.
@@ -154,25 +153,6 @@ extern "system" fn native_sample_now<'l>(
     })
 }
 
-/// Asks the allocator to release free memory and measures the RSS drop.
-pub fn trim_native_heap() -> Result<i64, String> {
-    let agent = agent::get().ok_or("jmagent is disabled")?;
-    let kind = agent.allocator().kind;
-    let before = agent::rss_now().ok_or("cannot read /proc/self/status")?;
-    match allocator::trim(kind) {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(format!(
-                "the {} allocator has no call that returns free memory to the OS",
-                kind.name()
-            ))
-        }
-        Err(e) => return Err(e.to_string()),
-    }
-    let after = agent::rss_now().ok_or("cannot read /proc/self/status")?;
-    Ok(before as i64 - after as i64)
-}
-
 fn throw(env: &mut Env, class: &'static jni::strings::JNIStr, message: &str) {
     if !env.exception_check() {
         let _ = env.throw_new(class, jni::strings::JNIString::from(message));
@@ -182,8 +162,11 @@ fn throw(env: &mut Env, class: &'static jni::strings::JNIStr, message: &str) {
 extern "system" fn native_trim<'l>(mut unowned: EnvUnowned<'l>, _class: JClass<'l>) -> jlong {
     unowned
         .with_env(|env| -> jni::errors::Result<jlong> {
-            match trim_native_heap() {
-                Ok(released) => Ok(released),
+            let trimmed = agent::get()
+                .ok_or_else(|| "jmagent is disabled".to_string())
+                .and_then(|a| a.trim_measured());
+            match trimmed {
+                Ok((before, after)) => Ok(before as i64 - after as i64),
                 Err(e) => {
                     throw(env, jni_str!("java/lang/UnsupportedOperationException"), &e);
                     Ok(0)
@@ -242,39 +225,6 @@ extern "system" fn native_history<'l>(
     string_native(&mut unowned, |_, agent| agent.history_json())
 }
 
-/// Sends a JMX notification through `NativeMemory.emit` (a no-op until the
-/// MXBean is registered). Failures are dropped: a notification is not worth
-/// disturbing the sample.
-pub fn emit(env: &mut Env, kind: &str, message: &str, data: &str) {
-    let Some(classes) = crate::probe::defined() else {
-        return;
-    };
-    let strings = (|| -> jni::errors::Result<_> {
-        Ok((
-            env.new_string(kind)?,
-            env.new_string(message)?,
-            env.new_string(data)?,
-        ))
-    })();
-    let Ok((k, m, d)) = strings else {
-        env.exception_clear();
-        return;
-    };
-    let r = env.call_static_method(
-        &classes.native_memory,
-        jni_str!("emit"),
-        jni_sig!("(Ljava/lang/String;Ljava/lang/String;Ljava/lang/String;)V"),
-        &[
-            jni::JValue::Object(&k),
-            jni::JValue::Object(&m),
-            jni::JValue::Object(&d),
-        ],
-    );
-    if r.is_err() && env.exception_check() {
-        let _ = take_exception(env, "NativeMemory.emit");
-    }
-}
-
 /// Binds `NativeMemory`'s native methods; runs once, when the class is defined.
 pub fn register_natives(env: &mut Env, class: &JClass) -> Result<(), String> {
     // SAFETY: each function pointer matches the Java signature next to it
@@ -326,42 +276,4 @@ pub fn register_natives(env: &mut Env, class: &JClass) -> Result<(), String> {
     // SAFETY: the descriptors above are valid for the class's declared natives.
     unsafe { env.register_native_methods(class, &methods) }
         .map_err(|_| take_exception(env, "binding io.jmagent.NativeMemory's native methods"))
-}
-
-/// Whether something already created the platform MBean server (the
-/// application, or the management agent a JMX client started): then
-/// registering the MXBean initialises nothing new.
-pub fn platform_server_exists(env: &mut Env) -> bool {
-    let Ok(class) = env.find_class(jni_str!("java/lang/management/ManagementFactory")) else {
-        env.exception_clear();
-        return false;
-    };
-    // A private static field: JNI does not check access.
-    let server = env.get_static_field(
-        &class,
-        jni_str!("platformMBeanServer"),
-        jni_sig!("Ljavax/management/MBeanServer;"),
-    );
-    let exists = match server.and_then(|v| v.l()) {
-        Ok(o) => !o.is_null(),
-        Err(_) => false,
-    };
-    if env.exception_check() {
-        env.exception_clear();
-    }
-    exists
-}
-
-/// Registers the MXBean (`NativeMemory.register()`).
-pub fn register(env: &mut Env, classes: &Classes) -> Result<(), String> {
-    let r = env.call_static_method(
-        &classes.native_memory,
-        jni_str!("register"),
-        jni_sig!("()Z"),
-        &[],
-    );
-    match r.and_then(|v| v.z()) {
-        Ok(_) => Ok(()),
-        Err(_) => Err(take_exception(env, "registering jmagent:type=NativeMemory")),
-    }
 }

@@ -1,18 +1,20 @@
 //! libjmagent.so: the jmagent JVM agent.
 //!
-//! `ffi` holds every entry point the JVM calls (each guarded against
-//! panics); `agent` runs the life cycle and the sampler; `probe` calls the
-//! embedded Java class; `vmstructs` finds the heap and code cache; `sink`
+//! `entry` holds every function the JVM calls (each guarded against
+//! panics); `ffi` every raw JNI/JVMTI call and the guard; `state` whether
+//! the agent is disabled; `agent` runs the life cycle and the sampler;
+//! `probe` calls the embedded Java classes; `jmx` holds the MXBean's native
+//! methods; `areas` and `vmstructs` find the JVM's address ranges; `sink`
 //! writes reports. Collectors, the ledger and renderers live in
 //! `jmagent-core`, which tests use without a JVM.
 #![deny(unsafe_op_in_unsafe_fn)]
 
-pub mod agent;
+mod agent;
 mod areas;
-pub mod ffi;
+pub mod entry;
+mod ffi;
 mod jmx;
-mod jvmti;
 mod probe;
 mod sink;
-
+mod state;
 mod vmstructs;

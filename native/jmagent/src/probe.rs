@@ -27,6 +27,16 @@ const DEFINITION_ORDER: &[&str] = &[
     "io/jmagent/Probe",
 ];
 
+/// Binds `NativeMemory`'s native methods when the class is defined: set by
+/// the entry points (the natives live in `jmx`, which calls the agent).
+type BindNatives = fn(&mut Env, &JClass) -> Result<(), String>;
+static NATIVES: OnceLock<BindNatives> = OnceLock::new();
+
+/// Names the function that binds the MXBean's native methods.
+pub fn bind_natives_with(f: BindNatives) {
+    let _ = NATIVES.set(f);
+}
+
 /// The classes the agent calls, once defined.
 pub struct Classes {
     pub probe: Global<JClass<'static>>,
@@ -93,10 +103,7 @@ fn find_or_define<'l>(env: &mut Env<'l>, name: &str) -> Result<(JClass<'l>, bool
 /// the classes were defined by this load (to bind native methods): classes
 /// found already defined by an earlier load of the agent into this JVM have
 /// their natives bound to this same library.
-pub fn classes(
-    env: &mut Env,
-    on_defined: impl FnOnce(&mut Env, &JClass) -> Result<(), String>,
-) -> Result<&'static Classes, String> {
+pub fn classes(env: &mut Env) -> Result<&'static Classes, String> {
     if let Some(c) = CLASSES.get() {
         return Ok(c);
     }
@@ -117,7 +124,10 @@ pub fn classes(
     }
     let native_memory = native_memory.expect("in DEFINITION_ORDER");
     if defined_now {
-        on_defined(env, &native_memory)?;
+        let bind = NATIVES
+            .get()
+            .ok_or("the MXBean's native methods were not bound at load")?;
+        bind(env, &native_memory)?;
     }
     Ok(CLASSES.get_or_init(|| Classes {
         probe: probe.expect("in DEFINITION_ORDER"),
@@ -206,6 +216,77 @@ pub fn nmt_summary(env: &mut Env) -> Result<String, String> {
     );
     string_result(env, value, "NMT: VM.native_memory summary")?
         .ok_or_else(|| "NMT: VM.native_memory returned null".to_string())
+}
+
+/// Sends a JMX notification through `NativeMemory.emit` (a no-op until the
+/// MXBean is registered). Failures are dropped: a notification is not worth
+/// disturbing the sample.
+pub fn emit(env: &mut Env, kind: &str, message: &str, data: &str) {
+    let Some(classes) = defined() else {
+        return;
+    };
+    let strings = (|| -> jni::errors::Result<_> {
+        Ok((
+            env.new_string(kind)?,
+            env.new_string(message)?,
+            env.new_string(data)?,
+        ))
+    })();
+    let Ok((k, m, d)) = strings else {
+        env.exception_clear();
+        return;
+    };
+    let r = env.call_static_method(
+        &classes.native_memory,
+        jni_str!("emit"),
+        jni_sig!("(Ljava/lang/String;Ljava/lang/String;Ljava/lang/String;)V"),
+        &[
+            jni::JValue::Object(&k),
+            jni::JValue::Object(&m),
+            jni::JValue::Object(&d),
+        ],
+    );
+    if r.is_err() && env.exception_check() {
+        let _ = take_exception(env, "NativeMemory.emit");
+    }
+}
+
+/// Whether something already created the platform MBean server (the
+/// application, or the management agent a JMX client started): then
+/// registering the MXBean initialises nothing new.
+pub fn platform_server_exists(env: &mut Env) -> bool {
+    let Ok(class) = env.find_class(jni_str!("java/lang/management/ManagementFactory")) else {
+        env.exception_clear();
+        return false;
+    };
+    // A private static field: JNI does not check access.
+    let server = env.get_static_field(
+        &class,
+        jni_str!("platformMBeanServer"),
+        jni_sig!("Ljavax/management/MBeanServer;"),
+    );
+    let exists = match server.and_then(|v| v.l()) {
+        Ok(o) => !o.is_null(),
+        Err(_) => false,
+    };
+    if env.exception_check() {
+        env.exception_clear();
+    }
+    exists
+}
+
+/// Registers the MXBean (`NativeMemory.register()`).
+pub fn register(env: &mut Env, classes: &Classes) -> Result<(), String> {
+    let r = env.call_static_method(
+        &classes.native_memory,
+        jni_str!("register"),
+        jni_sig!("()Z"),
+        &[],
+    );
+    match r.and_then(|v| v.z()) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(take_exception(env, "registering jmagent:type=NativeMemory")),
+    }
 }
 
 #[cfg(test)]

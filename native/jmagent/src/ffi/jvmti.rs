@@ -139,3 +139,11 @@ impl Jvmti {
         Ok(())
     }
 }
+
+/// The agent's JVMTI callbacks, handed down by the entry points so the
+/// agent's logic does not name them.
+#[derive(Clone, Copy)]
+pub struct Lifecycle {
+    pub vm_init: VmInitFn,
+    pub vm_death: VmDeathFn,
+}

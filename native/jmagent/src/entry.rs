@@ -1,30 +1,19 @@
-//! Every function the JVM calls into. Each is a one-line trampoline into
-//! [`guard`], which runs the body under `catch_unwind`: a panic is logged,
-//! the agent is disabled, and the JVM gets an error code or nothing, but
-//! never an unwinding Rust panic.
+//! Every function the JVM calls into: the agent entry points and the JVMTI
+//! callbacks. Each is a one-line trampoline into [`guard`], which runs the
+//! body under `catch_unwind`: a panic is logged, the agent is disabled, and
+//! the JVM gets an error code or nothing, but never an unwinding Rust panic.
 
 use std::ffi::{c_char, c_void, CStr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use jni::sys::{jint, jobject, JNIEnv, JavaVM, JNI_ERR};
 
 use crate::agent;
+use crate::ffi::guard;
+use crate::ffi::jvmti::Lifecycle;
+use crate::{jmx, probe};
 
-/// Runs `body`; a panic becomes `on_panic` and disables the agent.
-pub fn guard<T>(entry: &str, on_panic: T, body: impl FnOnce() -> T) -> T {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(v) => v,
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
-            agent::disable(&format!("internal error in {entry}: {msg}"));
-            on_panic
-        }
-    }
-}
+/// The callbacks the agent registers with JVMTI.
+const LIFECYCLE: Lifecycle = Lifecycle { vm_init, vm_death };
 
 /// The option string the JVM passes, or "" when there is none.
 ///
@@ -53,7 +42,8 @@ pub unsafe extern "system" fn Agent_OnLoad(
 ) -> jint {
     // SAFETY: the JVM's contract for Agent_OnLoad.
     guard("Agent_OnLoad", JNI_ERR, || unsafe {
-        agent::on_load(vm, &options_text(options))
+        probe::bind_natives_with(jmx::register_natives);
+        agent::on_load(vm, &options_text(options), LIFECYCLE)
     })
 }
 
@@ -69,7 +59,8 @@ pub unsafe extern "system" fn Agent_OnAttach(
 ) -> jint {
     // SAFETY: the JVM's contract for Agent_OnAttach.
     guard("Agent_OnAttach", JNI_ERR, || unsafe {
-        agent::on_attach(vm, &options_text(options))
+        probe::bind_natives_with(jmx::register_natives);
+        agent::on_attach(vm, &options_text(options), LIFECYCLE)
     })
 }
 
@@ -81,12 +72,12 @@ pub unsafe extern "system" fn Agent_OnUnload(_vm: *mut JavaVM) {
 }
 
 /// JVMTI VMInit: the first moment JNI may be used.
-pub unsafe extern "system" fn vm_init(_jvmti: *mut c_void, jni: *mut JNIEnv, _thread: jobject) {
+unsafe extern "system" fn vm_init(_jvmti: *mut c_void, jni: *mut JNIEnv, _thread: jobject) {
     guard("VMInit", (), || agent::on_vm_init(jni))
 }
 
 /// JVMTI VMDeath: the final report.
-pub unsafe extern "system" fn vm_death(_jvmti: *mut c_void, jni: *mut JNIEnv) {
+unsafe extern "system" fn vm_death(_jvmti: *mut c_void, jni: *mut JNIEnv) {
     guard("VMDeath", (), || agent::on_vm_death(jni))
 }
 
@@ -98,8 +89,8 @@ mod tests {
     fn a_panic_in_an_entry_is_contained_and_disables_the_agent() {
         let r = guard("test entry", JNI_ERR, || -> jint { panic!("boom {}", 42) });
         assert_eq!(r, JNI_ERR);
-        assert!(agent::is_disabled());
-        let reason = agent::disabled_reason().unwrap();
+        assert!(crate::state::is_disabled());
+        let reason = crate::state::disabled_reason().unwrap();
         assert_eq!(reason, "internal error in test entry: boom 42");
         // A callback after the panic does nothing and does not panic again.
         // SAFETY: a null env is never dereferenced by a disabled agent.

@@ -6,8 +6,6 @@
 //! After a failed start or a contained panic the agent is disabled and every
 //! callback returns at once.
 
-use std::ffi::{c_void, CString};
-use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
@@ -20,15 +18,21 @@ use jmagent_core::options::{format_duration, Action, Format, NmtMode, Options};
 use jmagent_core::procfs;
 use jmagent_core::render;
 use jmagent_core::report::{self, AutoTrim, JvmPart, Report};
-use jni::sys::{jint, JNIEnv, JavaVM, JavaVMAttachArgs, JNI_ERR, JNI_OK, JNI_VERSION_1_8};
+use jni::sys::{jint, JNIEnv, JavaVM, JNI_ERR, JNI_OK};
 use jni::Env;
 
 use crate::areas::JvmAreas;
 use crate::ffi;
-use crate::jmx;
-use crate::jvmti::Jvmti;
+use crate::ffi::jvmti::{Jvmti, Lifecycle};
+use crate::ffi::Vm;
 use crate::probe;
 use crate::sink::Sink;
+
+mod actions;
+mod sampler;
+
+pub(crate) use actions::on_attach;
+use sampler::start;
 
 /// How long VMDeath waits for a sample in progress before writing the final report.
 const STOP_WAIT: Duration = Duration::from_secs(1);
@@ -36,14 +40,6 @@ const STOP_WAIT: Duration = Duration::from_secs(1);
 const SAMPLING_WAIT: Duration = Duration::from_secs(1);
 /// How long an MXBean reader waits for a fresh sample another reader takes.
 const ON_DEMAND_WAIT: Duration = Duration::from_secs(5);
-
-/// The `JavaVM*` of this process; valid until the process exits.
-#[derive(Clone, Copy)]
-struct Vm(*mut JavaVM);
-// SAFETY: a JavaVM* is process-wide and may be used from any thread (JNI spec).
-unsafe impl Send for Vm {}
-// SAFETY: as above.
-unsafe impl Sync for Vm {}
 
 #[derive(Default)]
 struct Control {
@@ -99,30 +95,20 @@ const MIN_ON_DEMAND_GAP: Duration = Duration::from_secs(1);
 const JMX_CHECK: Duration = Duration::from_millis(500);
 
 static AGENT: OnceLock<Agent> = OnceLock::new();
-static DISABLED: OnceLock<String> = OnceLock::new();
 
 /// Locks a mutex even if a panic poisoned it: the data are plain figures.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Stops the agent for good, saying why once.
-pub fn disable(reason: &str) {
-    if DISABLED.set(reason.to_string()).is_ok() {
-        eprintln!("jmagent: disabled: {reason}");
-        if let Some(a) = AGENT.get() {
-            lock(&a.control).stop = true;
-            a.wake.notify_all();
-        }
+pub use crate::state::{disable, disabled_reason, is_disabled};
+
+/// What disabling the agent also does: stop the sampler.
+fn stop_on_disable() {
+    if let Some(a) = AGENT.get() {
+        lock(&a.control).stop = true;
+        a.wake.notify_all();
     }
-}
-
-pub fn is_disabled() -> bool {
-    DISABLED.get().is_some()
-}
-
-pub fn disabled_reason() -> Option<&'static str> {
-    DISABLED.get().map(String::as_str)
 }
 
 /// Parses options, printing every problem as one `jmagent:` line.
@@ -142,6 +128,7 @@ fn parse_options(text: &str) -> Option<Options> {
 /// A new agent; the error names what went wrong (e.g. the log file).
 fn new_agent(vm: *mut JavaVM, options: Options) -> Result<Agent, String> {
     let sink = Sink::open(&options.log, options.log_max)?;
+    crate::state::on_disable(stop_on_disable);
     Ok(Agent {
         vm: Vm(vm),
         options: Mutex::new(options),
@@ -182,7 +169,7 @@ pub fn get() -> Option<&'static Agent> {
 ///
 /// # Safety
 /// `vm` is the JVM's valid `JavaVM*`.
-pub unsafe fn on_load(vm: *mut JavaVM, text: &str) -> jint {
+pub unsafe fn on_load(vm: *mut JavaVM, text: &str, lifecycle: Lifecycle) -> jint {
     let Some(options) = parse_options(text) else {
         return JNI_ERR;
     };
@@ -209,116 +196,11 @@ pub unsafe fn on_load(vm: *mut JavaVM, text: &str) -> jint {
         eprintln!("jmagent: loaded twice at start-up; the first -agentpath wins");
         return JNI_OK;
     }
-    if let Err(e) = jvmti.watch_vm_lifecycle(Some(ffi::vm_init), Some(ffi::vm_death)) {
+    if let Err(e) = jvmti.watch_vm_lifecycle(Some(lifecycle.vm_init), Some(lifecycle.vm_death)) {
         eprintln!("jmagent: {e}");
         return JNI_ERR;
     }
     JNI_OK
-}
-
-/// `Agent_OnAttach`: VMInit is long past, so start at once. Loading into a
-/// JVM that already runs the agent only applies the new options.
-///
-/// # Safety
-/// `vm` is the JVM's valid `JavaVM*`.
-pub unsafe fn on_attach(vm: *mut JavaVM, text: &str) -> jint {
-    let options = match Options::parse(text) {
-        Ok(o) => o,
-        Err(errors) => {
-            // The output file may still be named correctly: the error goes there too.
-            let out = text
-                .split(',')
-                .find_map(|item| item.trim().strip_prefix("out="))
-                .filter(|p| !p.is_empty());
-            let message: String = errors
-                .to_string()
-                .lines()
-                .map(|l| format!("jmagent: {l}\n"))
-                .collect();
-            eprint!("{message}");
-            if let Some(out) = out {
-                let _ = write_out(out, &message);
-            }
-            return JNI_ERR;
-        }
-    };
-    let out = options.out.clone();
-    // SAFETY: vm comes from the JVM (caller's contract).
-    let result = unsafe { attach_action(vm, options) };
-    let (text, code) = match result {
-        Ok(text) => (text, JNI_OK),
-        Err(e) => (format!("jmagent: {e}"), JNI_ERR),
-    };
-    match out {
-        Some(path) => {
-            if let Err(e) = write_out(&path, &text) {
-                eprintln!("jmagent: {e}");
-                return JNI_ERR;
-            }
-        }
-        None if code != JNI_OK => eprintln!("{text}"),
-        None => {}
-    }
-    code
-}
-
-/// Creates the attach output file: mode 0600, never over an existing file
-/// or through a symbolic link (the directory is the caller's private one).
-fn write_out(path: &str, text: &str) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| format!("cannot create the output file '{path}': {e}"))?;
-    f.write_all(text.as_bytes())
-        .and_then(|()| {
-            if text.ends_with('\n') {
-                Ok(())
-            } else {
-                f.write_all(b"\n")
-            }
-        })
-        .map_err(|e| format!("cannot write the output file '{path}': {e}"))
-}
-
-/// Runs an attach action, creating the agent first if this is its first load.
-///
-/// # Safety
-/// `vm` is the JVM's valid `JavaVM*`.
-unsafe fn attach_action(vm: *mut JavaVM, options: Options) -> Result<String, String> {
-    let agent = match AGENT.get() {
-        Some(a) => a,
-        None => {
-            // SAFETY: vm comes from the JVM (caller's contract).
-            let jvmti = unsafe { Jvmti::from_vm(vm) }.map_err(|e| e.to_string())?;
-            // Loaded for a report or a trim: no periodic logging until a start.
-            let logging = options.action == Action::Start;
-            let agent = new_agent(vm, options.clone())?;
-            agent.logging.store(logging, Ordering::Relaxed);
-            if AGENT.set(agent).is_ok() {
-                if let Err(e) = jvmti.watch_vm_lifecycle(None, Some(ffi::vm_death)) {
-                    // Without VMDeath the agent cannot stop cleanly: it stays
-                    // disabled, and later actions say why.
-                    let reason = format!("cannot register for JVM exit: {e}");
-                    disable(&reason);
-                    return Err(reason);
-                }
-                start();
-            }
-            AGENT.get().expect("set above")
-        }
-    };
-    if is_disabled() {
-        return Err(format!(
-            "the agent is disabled: {}",
-            disabled_reason().unwrap_or("unknown reason")
-        ));
-    }
-    agent.act(options)
 }
 
 pub fn on_vm_init(_jni: *mut JNIEnv) {
@@ -361,162 +243,7 @@ pub fn rss_now() -> Option<u64> {
     procfs::read_status().ok().map(|s| s.vm_rss)
 }
 
-fn start() {
-    let Some(agent) = AGENT.get() else { return };
-    let handle = std::thread::Builder::new()
-        .name("jmagent-sampler".into())
-        .spawn(|| ffi::guard("sampler thread", (), || run_sampler(agent)));
-    match handle {
-        Ok(h) => *lock(&agent.sampler) = Some(h),
-        Err(e) => disable(&format!("cannot start the sampler thread: {e}")),
-    }
-}
-
-fn run_sampler(agent: &'static Agent) {
-    loop {
-        let interval = lock(&agent.options).interval;
-        let logging = agent.logging.load(Ordering::Relaxed);
-        let deadline = (logging && !interval.is_zero()).then(|| Instant::now() + interval);
-        let mut due = false;
-        {
-            let mut c = lock(&agent.control);
-            loop {
-                if c.stop {
-                    c.exited = true;
-                    agent.wake.notify_all();
-                    return;
-                }
-                if c.changed {
-                    c.changed = false;
-                    break;
-                }
-                let now = Instant::now();
-                if deadline.is_some_and(|d| now >= d) {
-                    due = true;
-                    break;
-                }
-                let jmx_pending = agent.jmx_pending();
-                let mut wait = deadline.map_or(Duration::MAX, |d| d - now);
-                if jmx_pending {
-                    wait = wait.min(JMX_CHECK);
-                }
-                c = if wait == Duration::MAX {
-                    agent.wake.wait(c).unwrap_or_else(|p| p.into_inner())
-                } else {
-                    agent
-                        .wake
-                        .wait_timeout(c, wait)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
-                };
-                if jmx_pending && !c.stop {
-                    drop(c);
-                    agent.try_register_jmx();
-                    c = lock(&agent.control);
-                }
-            }
-        }
-        if due {
-            agent.report(false);
-        }
-    }
-}
-
 impl Agent {
-    /// New options from a later attach: take effect at the next sample.
-    /// New options from a later attach (`start`): they replace the running
-    /// ones and periodic logging (re)starts.
-    fn apply(&self, options: Options) -> Result<(), String> {
-        let sink = Sink::open(&options.log, options.log_max)?;
-        *lock(&self.sink) = sink;
-        *lock(&self.options) = options;
-        self.logging.store(true, Ordering::Relaxed);
-        lock(&self.control).changed = true;
-        self.wake.notify_all();
-        Ok(())
-    }
-
-    /// Carries out an attach action; the text is what the caller prints.
-    fn act(&self, options: Options) -> Result<String, String> {
-        match options.action {
-            Action::Start => {
-                let interval = options.interval;
-                let log = self.describe_log(&options);
-                self.apply(options)?;
-                Ok(format!(
-                    "jmagent: periodic reports every {} to {log}",
-                    format_duration(interval)
-                ))
-            }
-            Action::Stop => {
-                let was = self.logging.swap(false, Ordering::Relaxed);
-                lock(&self.control).changed = true;
-                self.wake.notify_all();
-                Ok(if was {
-                    "jmagent: periodic reports stopped".to_string()
-                } else {
-                    "jmagent: periodic reports were not running".to_string()
-                })
-            }
-            Action::Report => {
-                let r = self.sample(false, None);
-                Ok(match options.format {
-                    Format::Text => render::text(&r, options.scale),
-                    Format::Json => render::json(&r),
-                })
-            }
-            Action::History => Ok(self.history_json()),
-            Action::Trim => {
-                let before = rss_now().unwrap_or(0);
-                let released = jmx::trim_native_heap()?;
-                let after = before as i64 - released;
-                let scale = options.scale;
-                Ok(format!(
-                    "jmagent: {} trim: RSS {} -> {}, released {}",
-                    self.detected.kind.name(),
-                    render::size(before, scale),
-                    render::size(after.max(0) as u64, scale),
-                    if released >= 0 {
-                        render::size(released as u64, scale)
-                    } else {
-                        format!("-{}", render::size(released.unsigned_abs(), scale))
-                    }
-                ))
-            }
-        }
-    }
-
-    fn describe_log(&self, options: &Options) -> String {
-        options
-            .log
-            .path_for_pid(std::process::id())
-            .unwrap_or_else(|| "the JVM's stderr".to_string())
-    }
-
-    /// Asks the sampler to stop and waits a bounded time for it.
-    fn stop_sampler(&self) {
-        let mut c = lock(&self.control);
-        c.stop = true;
-        self.wake.notify_all();
-        let deadline = Instant::now() + STOP_WAIT;
-        while !c.exited {
-            let now = Instant::now();
-            if now >= deadline {
-                // A sample is stuck in Java: leave the thread; it is a daemon.
-                return;
-            }
-            c = self
-                .wake
-                .wait_timeout(c, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        drop(c);
-        if let Some(h) = lock(&self.sampler).take() {
-            let _ = h.join();
-        }
-    }
-
     /// Takes one sample and writes its report.
     fn report(&self, final_report: bool) {
         if is_disabled() && !final_report {
@@ -549,7 +276,7 @@ impl Agent {
     /// The JVM's figures, read on a thread attached to the JVM.
     fn jvm_part(&self, env: &mut Env, nmt: bool) -> JvmPart {
         let mut part = JvmPart::default();
-        let classes = match probe::classes(env, jmx::register_natives) {
+        let classes = match probe::classes(env) {
             Ok(c) => c,
             Err(e) => {
                 part.errors.push(e);
@@ -633,7 +360,7 @@ impl Agent {
         if !notifications.is_empty() && self.jmx_registered.load(Ordering::Relaxed) {
             let _ = self.with_env_or(&mut env, |env| {
                 for (kind, message, data) in &notifications {
-                    jmx::emit(env, kind, message, data);
+                    probe::emit(env, kind, message, data);
                 }
             });
         }
@@ -664,14 +391,31 @@ impl Agent {
             return None;
         }
         *last = Some(Instant::now());
-        let before = rss_now()?;
-        allocator::trim(self.detected.kind).ok()?;
-        let after = rss_now()?;
+        let (before, after) = self.trim_measured().ok()?;
         Some(AutoTrim {
             retained_free: retained,
             rss_before: before,
             rss_after: after,
         })
+    }
+
+    /// Asks the allocator to return its free memory to the OS; RSS before
+    /// and after. An allocator without such a call is an error saying so.
+    pub fn trim_measured(&self) -> Result<(u64, u64), String> {
+        let kind = self.detected.kind;
+        let before = rss_now().ok_or("cannot read /proc/self/status")?;
+        match allocator::trim(kind) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(format!(
+                    "the {} allocator has no call that returns free memory to the OS",
+                    kind.name()
+                ))
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+        let after = rss_now().ok_or("cannot read /proc/self/status")?;
+        Ok((before, after))
     }
 
     /// Notifications for verdicts that are new since the previous sample,
@@ -794,9 +538,9 @@ impl Agent {
     fn try_register_jmx(&self) {
         let delay_over = self.started_at.elapsed() >= lock(&self.options).jmx_delay;
         let result = self.with_env(|env| {
-            let classes = probe::classes(env, jmx::register_natives)?;
-            if delay_over || jmx::platform_server_exists(env) {
-                jmx::register(env, classes).map(Some)
+            let classes = probe::classes(env)?;
+            if delay_over || probe::platform_server_exists(env) {
+                probe::register(env, classes).map(Some)
             } else {
                 Ok(None)
             }
@@ -812,45 +556,9 @@ impl Agent {
         }
     }
 
-    /// Runs `f` with a JNIEnv for this thread, attaching it as a daemon
-    /// (and detaching afterwards) when it is not attached yet.
+    /// Runs `f` with a JNIEnv for this thread (attached as a daemon for
+    /// the call when it is not attached).
     fn with_env<T>(&self, f: impl FnOnce(&mut Env) -> T) -> Result<T, String> {
-        let vm = self.vm.0;
-        let mut env: *mut c_void = ptr::null_mut();
-        // SAFETY: vm is the process's JavaVM*; GetEnv only reads TLS.
-        let state = unsafe { ((**vm).v1_4.GetEnv)(vm, &mut env, JNI_VERSION_1_8) };
-        let attach_here = state != JNI_OK;
-        if attach_here {
-            let name = CString::new("jmagent sampler").expect("no NUL");
-            let mut args = JavaVMAttachArgs {
-                version: JNI_VERSION_1_8,
-                name: name.as_ptr() as *mut _,
-                group: ptr::null_mut(),
-            };
-            // SAFETY: vm is valid; args outlives the call. A daemon thread
-            // never delays JVM shutdown.
-            let rc = unsafe {
-                ((**vm).v1_4.AttachCurrentThreadAsDaemon)(
-                    vm,
-                    &mut env,
-                    &mut args as *mut JavaVMAttachArgs as *mut c_void,
-                )
-            };
-            if rc != JNI_OK {
-                return Err(format!(
-                    "cannot attach the sampler thread to the JVM (JNI error {rc})"
-                ));
-            }
-        }
-        // SAFETY: vm is a valid JavaVM*.
-        let jvm = unsafe { jni::JavaVM::from_raw(vm) };
-        let result = jvm
-            .attach_current_thread_for_scope(|env| Ok::<T, jni::errors::Error>(f(env)))
-            .map_err(|e| format!("JNI: {e}"));
-        if attach_here {
-            // SAFETY: this thread attached itself above and holds no JNI references.
-            unsafe { ((**vm).v1_4.DetachCurrentThread)(vm) };
-        }
-        result
+        self.vm.with_env(f)
     }
 }

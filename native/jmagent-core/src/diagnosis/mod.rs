@@ -1,0 +1,26 @@
+//! Trends, verdicts and advice: what is growing, why, and what to do.
+//!
+//! The agent keeps a bounded [`History`] of compact [`Point`]s (one per
+//! sample: full resolution for the recent samples, every tenth beyond). A
+//! [`Diagnosis`] looks at the samples of the analysis window and names
+//! findings ([`Verdict`]s), each with its evidence (figures and the window)
+//! and concrete advice. A growth counts only when it is both large —
+//! at least [`min_growth`]: max(16 MiB, 2% of RSS) across the window — and
+//! steady: the median of the last third of the window exceeds the median of
+//! the first third, and at least 70% of the steps between samples do not go
+//! down. Medians make single spikes (a GC, a burst) harmless.
+//!
+//! The parts, each using only the ones listed before it:
+//! - `history`: [`Point`] and the bounded [`History`];
+//! - `trend`: medians, [`Trend`], [`Growth`], the drivers of RSS growth and
+//!   the time left to the container limit;
+//! - `verdicts`: the verdict rules, [`Verdict`], [`Diagnosis`] and
+//!   [`diagnose`].
+
+mod history;
+mod trend;
+mod verdicts;
+
+pub use history::{History, Point, DOWNSAMPLE, OLDER_POINTS, RECENT_POINTS, TRACKED};
+pub use trend::{min_growth, Growth, Trend};
+pub use verdicts::{diagnose, Diagnosis, Verdict, CODE_CACHE_FULL, LIMIT_SOON, LOW_HEADROOM};

@@ -1,0 +1,638 @@
+//! Verdicts: the rules that name findings in the window, each with its
+//! evidence and advice, and [`diagnose`], which runs them in order.
+
+use std::time::Duration;
+
+use super::history::{History, Point};
+use super::trend::{self, min_growth, Growth, Trend};
+
+/// Share of the code cache in use from which it is called nearly full:
+/// with code cache flushing the JIT keeps some room, so occupancy stalls
+/// below 90% when it is starved.
+pub const CODE_CACHE_FULL: f64 = 0.8;
+
+/// Share of the limit below which headroom is called low.
+pub const LOW_HEADROOM: f64 = 0.10;
+/// Time to the limit below which the limit is "reached soon".
+pub const LIMIT_SOON: Duration = Duration::from_secs(10 * 60);
+
+/// A named finding with its evidence and advice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Stable identifier (documented in the README).
+    pub id: &'static str,
+    pub title: String,
+    /// Figures and the window they come from.
+    pub evidence: String,
+    pub advice: Vec<String>,
+}
+
+/// What the window shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnosis {
+    pub window_seconds: u64,
+    pub samples: usize,
+    /// RSS and every tracked bucket.
+    pub growth: Vec<Growth>,
+    /// Buckets that carry at least a quarter of RSS growth, largest first.
+    pub drivers: Vec<String>,
+    /// At the current RSS growth, seconds until the container limit.
+    pub seconds_to_limit: Option<u64>,
+    pub verdicts: Vec<Verdict>,
+}
+
+fn mib(bytes: i64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+fn duration_text(seconds: u64) -> String {
+    if seconds >= 3600 {
+        format!("{:.1} h", seconds as f64 / 3600.0)
+    } else if seconds >= 60 {
+        format!("{:.1} min", seconds as f64 / 60.0)
+    } else {
+        format!("{seconds} s")
+    }
+}
+
+/// What the rules share, computed once per diagnosis: the window's points
+/// and the figures more than one rule or the [`Diagnosis`] itself needs.
+struct Context<'a> {
+    /// The window's points, oldest first: 6 or more.
+    points: Vec<&'a Point>,
+    first: &'a Point,
+    last: &'a Point,
+    /// Goes into advice (`jmcmd <pid> trim`).
+    pid: u32,
+    window_s: u64,
+    /// [`min_growth`] of the newest RSS.
+    threshold: u64,
+    /// "over the last 5.0 min".
+    window_text: String,
+    growth: Vec<Growth>,
+    drivers: Vec<String>,
+    /// Trend of the container's usage (RSS without a container).
+    usage_trend: Trend,
+    seconds_to_limit: Option<u64>,
+}
+
+impl<'a> Context<'a> {
+    /// None unless the window is mostly covered: at least 6 samples
+    /// spanning 80% of it.
+    fn new(points: Vec<&'a Point>, window: Duration, pid: u32) -> Option<Context<'a>> {
+        let first = *points.first()?;
+        let last = *points.last()?;
+        let span = last.monotonic_ms.saturating_sub(first.monotonic_ms);
+        if points.len() < 6 || (span as f64) < window.as_millis() as f64 * 0.8 {
+            return None;
+        }
+        let window_s = span / 1000;
+        let threshold = min_growth(last.rss);
+        let rss_trend = Trend::of(&points, |p: &Point| p.rss).expect("6 points or more");
+        let growth = trend::growths(&points, &rss_trend, threshold);
+        let drivers = trend::drivers(&growth, rss_trend.growth);
+        let usage_trend = Trend::of(&points, |p: &Point| p.container_usage.unwrap_or(p.rss))
+            .expect("6 points or more");
+        let seconds_to_limit = trend::seconds_to_limit(last, &usage_trend);
+        Some(Context {
+            points,
+            first,
+            last,
+            pid,
+            window_s,
+            threshold,
+            window_text: format!("over the last {}", duration_text(window_s)),
+            growth,
+            drivers,
+            usage_trend,
+            seconds_to_limit,
+        })
+    }
+
+    fn trend(&self, value: impl Fn(&Point) -> u64) -> Trend {
+        Trend::of(&self.points, value).expect("6 points or more")
+    }
+
+    fn bucket_trend(&self, id: &str) -> Trend {
+        self.trend(|p: &Point| p.bucket(id))
+    }
+
+    /// Evidence of a steady growth.
+    fn grew(&self, t: &Trend, what: &str) -> String {
+        let window_text = &self.window_text;
+        format!(
+            "{what} grew by {} {window_text} ({}/min), steadily",
+            mib(t.growth),
+            mib(t.per_minute as i64)
+        )
+    }
+}
+
+/// A verdict without its id, which the rule table holds.
+struct Finding {
+    title: String,
+    evidence: String,
+    advice: Vec<String>,
+}
+
+type Rule = fn(&Context) -> Option<Finding>;
+
+/// The verdict rules, in the order their verdicts are listed.
+const RULES: &[(&str, Rule)] = &[
+    ("allocator_fragmentation", allocator_fragmentation),
+    ("native_library_malloc_growth", native_library_malloc_growth),
+    ("direct_buffer_growth", direct_buffer_growth),
+    ("thread_growth", thread_growth),
+    ("metaspace_growth", metaspace_growth),
+    ("code_cache_full", code_cache_full),
+    ("mapped_file_growth", mapped_file_growth),
+    ("heap_growth", heap_growth),
+    ("container_headroom_low", container_headroom_low),
+];
+
+/// Analyses the window ending at the newest point. `pid` goes into advice
+/// (`jmcmd <pid> trim`). Needs the window to be mostly covered: at least 6
+/// samples spanning 80% of it; else there is no diagnosis yet.
+pub fn diagnose(history: &History, window: Duration, pid: u32) -> Option<Diagnosis> {
+    let ctx = Context::new(history.window(window), window, pid)?;
+    let verdicts = RULES
+        .iter()
+        .filter_map(|&(id, rule)| {
+            rule(&ctx).map(|f| Verdict {
+                id,
+                title: f.title,
+                evidence: f.evidence,
+                advice: f.advice,
+            })
+        })
+        .collect();
+    Some(Diagnosis {
+        window_seconds: ctx.window_s,
+        samples: ctx.points.len(),
+        growth: ctx.growth,
+        drivers: ctx.drivers,
+        seconds_to_limit: ctx.seconds_to_limit,
+        verdicts,
+    })
+}
+
+/// Free memory from which a sample counts as retaining it.
+fn retained_floor(p: &Point) -> u64 {
+    (32u64 << 20).max(p.rss / 10)
+}
+
+/// Allocator fragmentation: free memory retained through the whole window
+/// while the bytes in use do not grow.
+fn allocator_fragmentation(c: &Context) -> Option<Finding> {
+    let (last, window_text) = (c.last, &c.window_text);
+    let retaining = c
+        .points
+        .iter()
+        .filter(|p| p.bucket("malloc_retained_free") >= retained_floor(p))
+        .count();
+    let in_use = c.trend(|p: &Point| p.allocator_in_use);
+    let retained = last.bucket("malloc_retained_free");
+    if !(retaining as f64 >= c.points.len() as f64 * 0.8
+        && last.fragmentation >= 0.25
+        && in_use.growth < c.threshold as i64)
+    {
+        return None;
+    }
+    Some(Finding {
+        title: format!("{} retains freed memory (fragmentation)", last.allocator),
+        evidence: format!(
+            "{} holds {} free (fragmentation {:.2}) for {} in use; free memory stayed above {} in {} of {} samples {window_text}, while in use changed by {}",
+            last.allocator,
+            mib(retained as i64),
+            last.fragmentation,
+            mib(last.bucket("malloc_in_use") as i64),
+            mib(retained_floor(last) as i64),
+            retaining,
+            c.points.len(),
+            mib(in_use.growth)
+        ),
+        advice: fragmentation_advice(c, retained),
+    })
+}
+
+fn fragmentation_advice(c: &Context, retained: u64) -> Vec<String> {
+    let (pid, last) = (c.pid, c.last);
+    let mut advice = vec![
+        format!(
+            "release it now: `jmcmd {pid} trim` (or the MXBean's trimNativeHeap); up to {} can go back to the OS",
+            mib(retained as i64)
+        ),
+        "or let the agent do it: start with trim=auto".to_string(),
+    ];
+    if last.allocator == "glibc" {
+        advice.push(
+            "cap glibc's arenas: MALLOC_ARENA_MAX=2 in the JVM's environment (fewer arenas, less memory stranded between them)"
+                .to_string(),
+        );
+        advice.push(
+            "or use jemalloc, which returns free memory by itself: LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 (Debian package libjemalloc2)"
+                .to_string(),
+        );
+        match &last.jdk_trim_interval {
+            Some(v) => advice.push(format!(
+                "or have the JVM trim periodically: -XX:TrimNativeHeapInterval=60000 (this JVM has the option; now {v})"
+            )),
+            None => advice.push(
+                "newer JDKs (17.0.9+, 21.0.1+, 22+) can trim periodically with -XX:TrimNativeHeapInterval; this one cannot"
+                    .to_string(),
+            ),
+        }
+    }
+    advice
+}
+
+/// Native-library malloc.
+fn native_library_malloc_growth(c: &Context) -> Option<Finding> {
+    let (lib_id, lib_what) = if c.last.nmt {
+        ("native_library_malloc", "malloc outside NMT's figures")
+    } else {
+        (
+            "jvm_and_native_malloc",
+            "malloc by the JVM and native libraries (direct buffers excluded)",
+        )
+    };
+    let lib = c.bucket_trend(lib_id);
+    if !lib.grows(c.threshold) {
+        return None;
+    }
+    let mut advice = vec![
+        "a JNI library keeps memory it malloc'ed: look for unclosed zlib Inflater/Deflater (call end()), RocksDB, Netty's native transports, image or crypto libraries"
+            .to_string(),
+        "find the call sites: LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 MALLOC_CONF=prof:true,lg_prof_interval:30 and jeprof on the dumps"
+            .to_string(),
+    ];
+    if !c.last.nmt {
+        advice.insert(
+            0,
+            "start the JVM with -XX:NativeMemoryTracking=summary to tell the JVM's own malloc from native libraries'"
+                .to_string(),
+        );
+    }
+    Some(Finding {
+        title: "native memory malloc'ed outside the JVM grows".into(),
+        evidence: c.grew(&lib, lib_what),
+        advice,
+    })
+}
+
+/// Direct buffers: growth, or near the limit.
+fn direct_buffer_growth(c: &Context) -> Option<Finding> {
+    let last = c.last;
+    let direct = c.bucket_trend("direct_buffers");
+    let direct_now = last.bucket("direct_buffers");
+    let near = last
+        .max_direct_memory
+        .filter(|&m| m > 0 && direct_now as f64 >= m as f64 * 0.8);
+    if !(direct.grows(c.threshold) || near.is_some()) {
+        return None;
+    }
+    let mut evidence = if direct.grows(c.threshold) {
+        c.grew(&direct, "direct buffers")
+    } else {
+        format!("direct buffers hold {}", mib(direct_now as i64))
+    };
+    if let Some(m) = last.max_direct_memory {
+        evidence.push_str(&format!(
+            "; {} of MaxDirectMemorySize {} ({:.0}%)",
+            mib(direct_now as i64),
+            mib(m as i64),
+            direct_now as f64 * 100.0 / m.max(1) as f64
+        ));
+    }
+    Some(Finding {
+        title: if near.is_some() {
+            "direct buffers near MaxDirectMemorySize".into()
+        } else {
+            "direct buffers grow".into()
+        },
+        evidence,
+        advice: vec![
+            "direct buffers are freed only when their ByteBuffer is garbage collected: look for buffers kept in caches or queues (a heap dump shows who holds java.nio.DirectByteBuffer)".into(),
+            "pool them (Netty: PooledByteBufAllocator) instead of allocating per request".into(),
+            "-XX:MaxDirectMemorySize bounds them: past it allocateDirect throws OutOfMemoryError instead of growing RSS".into(),
+        ],
+    })
+}
+
+/// Threads.
+fn thread_growth(c: &Context) -> Option<Finding> {
+    let (pid, first, last, window_text) = (c.pid, c.first, c.last, &c.window_text);
+    let threads = c.trend(|p: &Point| p.native_threads);
+    let thread_floor = 20i64.max(first.native_threads as i64 / 10);
+    let stacks = c.bucket_trend("thread_stacks");
+    if !((threads.growth >= thread_floor && threads.steadiness >= 0.7) || stacks.grows(c.threshold))
+    {
+        return None;
+    }
+    Some(Finding {
+        title: "the number of threads grows".into(),
+        evidence: format!(
+            "threads went from {} to {} {window_text} (+{}); thread stacks hold {}",
+            first.native_threads,
+            last.native_threads,
+            threads.growth,
+            mib(last.bucket("thread_stacks") as i64)
+        ),
+        advice: vec![
+            format!("see who creates them: jcmd {pid} Thread.print (or jstack), grouped by name"),
+            "bound thread pools; a pool per request or per client leaks threads".into(),
+            "each thread reserves -Xss (ThreadStackSize) of stack; a smaller -Xss lowers the cost per thread".into(),
+        ],
+    })
+}
+
+/// Metaspace.
+fn metaspace_growth(c: &Context) -> Option<Finding> {
+    let pid = c.pid;
+    let meta = c.bucket_trend("metaspace");
+    if !meta.grows(c.threshold) {
+        return None;
+    }
+    Some(Finding {
+        title: "metaspace grows (classes keep being loaded)".into(),
+        evidence: c.grew(&meta, "metaspace"),
+        advice: vec![
+            format!("a class loader leak is likely: jcmd {pid} VM.classloader_stats shows which loaders hold the classes"),
+            "usual causes: redeploys in an application server, scripting engines or proxies generating classes per call".into(),
+            "-XX:MaxMetaspaceSize turns unbounded growth into an OutOfMemoryError you can see".into(),
+        ],
+    })
+}
+
+/// Code cache.
+fn code_cache_full(c: &Context) -> Option<Finding> {
+    let last = c.last;
+    if !(last.code_cache_max > 0
+        && last.code_cache_used as f64 >= last.code_cache_max as f64 * CODE_CACHE_FULL)
+    {
+        return None;
+    }
+    Some(Finding {
+        title: "the code cache is nearly full".into(),
+        evidence: format!(
+            "code cache used {} of {} ({:.0}%)",
+            mib(last.code_cache_used as i64),
+            mib(last.code_cache_max as i64),
+            last.code_cache_used as f64 * 100.0 / last.code_cache_max as f64
+        ),
+        advice: vec![
+            "when it is full the JIT stops compiling (\"CodeCache is full. Compiler has been disabled\") and the application slows down".into(),
+            "raise -XX:ReservedCodeCacheSize (default 240m with tiered compilation)".into(),
+        ],
+    })
+}
+
+/// Mapped files.
+fn mapped_file_growth(c: &Context) -> Option<Finding> {
+    let mapped = c.bucket_trend("mapped_buffers");
+    let files = c.bucket_trend("file_mapped");
+    if !(mapped.grows(c.threshold) || files.grows(c.threshold)) {
+        return None;
+    }
+    let t = if mapped.growth >= files.growth {
+        &mapped
+    } else {
+        &files
+    };
+    Some(Finding {
+        title: "memory-mapped files grow".into(),
+        evidence: c.grew(t, "resident file-mapped memory"),
+        advice: vec![
+            "MappedByteBuffers are unmapped only when garbage collected: drop references to regions you no longer read".into(),
+            "mapped pages are file-backed and the kernel can reclaim clean ones, but they count against the container limit while resident".into(),
+        ],
+    })
+}
+
+/// Java heap: the live set, seen as the minimum used heap.
+fn heap_growth(c: &Context) -> Option<Finding> {
+    let (pid, last, window_text) = (c.pid, c.last, &c.window_text);
+    let live_growth = trend::floor_growth(&c.points, |p: &Point| p.heap_used);
+    if live_growth < c.threshold as i64 {
+        return None;
+    }
+    Some(Finding {
+        title: "the Java heap's live set grows (not a native problem)".into(),
+        evidence: format!(
+            "the lowest heap use rose by {} {window_text} (now {} used of {} committed)",
+            mib(live_growth),
+            mib(last.heap_used as i64),
+            mib(last.heap_committed as i64)
+        ),
+        advice: vec![
+            format!("take a heap dump: jcmd {pid} GC.heap_dump /tmp/heap.hprof, and look at the dominators (Eclipse MAT, VisualVM)"),
+            format!("or a class histogram: jcmd {pid} GC.class_histogram"),
+        ],
+    })
+}
+
+/// Container headroom.
+fn container_headroom_low(c: &Context) -> Option<Finding> {
+    let (last, usage_trend, seconds_to_limit) = (c.last, &c.usage_trend, c.seconds_to_limit);
+    let limit = last.container_limit?;
+    let usage = last.container_usage.unwrap_or(last.rss);
+    let headroom = limit.saturating_sub(usage);
+    let low = (headroom as f64) < limit as f64 * LOW_HEADROOM;
+    let soon =
+        seconds_to_limit.filter(|s| *s < LIMIT_SOON.as_secs() && usage_trend.steadiness >= 0.7);
+    if !(low || soon.is_some()) {
+        return None;
+    }
+    let mut evidence = format!(
+        "container usage {} of limit {} (headroom {}, {:.0}%)",
+        mib(usage as i64),
+        mib(limit as i64),
+        mib(headroom as i64),
+        headroom as f64 * 100.0 / limit as f64
+    );
+    if let Some(s) = seconds_to_limit {
+        evidence.push_str(&format!(
+            "; at {}/min the limit is reached in {}",
+            mib(usage_trend.per_minute as i64),
+            duration_text(s)
+        ));
+    }
+    Some(Finding {
+        title: if soon.is_some() {
+            "the container limit will be reached soon".into()
+        } else {
+            "little headroom below the container limit".into()
+        },
+        evidence,
+        advice: vec![
+            "the kernel OOM-kills the process at the limit: act on the growing buckets above, or raise the limit".into(),
+            "leave room for native memory: the heap (-Xmx) should be well below the limit, typically 50-75%".into(),
+        ],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::history::fixtures::{history, set, MIB};
+    use super::*;
+
+    fn ids(d: &Diagnosis) -> Vec<&str> {
+        d.verdicts.iter().map(|v| v.id).collect()
+    }
+
+    #[test]
+    fn a_steady_process_has_no_verdict() {
+        // Noise of ±4 MiB on every figure, nothing growing.
+        let h = history(30, |t, p| {
+            let noise = (t * 7919 % 9) * MIB / 2;
+            p.rss += noise;
+            p.heap_used += noise * 4;
+            set(p, "malloc_in_use", 80 * MIB + noise);
+        });
+        let d = diagnose(&h, Duration::from_secs(20), 1).unwrap();
+        assert_eq!(ids(&d), Vec::<&str>::new(), "{d:?}");
+        assert!(d.drivers.is_empty());
+    }
+
+    #[test]
+    fn too_short_a_history_gives_no_diagnosis() {
+        let h = history(5, |_, _| {});
+        assert!(diagnose(&h, Duration::from_secs(4), 1).is_none());
+        let h = history(10, |_, _| {});
+        assert!(
+            diagnose(&h, Duration::from_secs(60), 1).is_none(),
+            "window not covered"
+        );
+    }
+
+    #[test]
+    fn direct_buffer_growth_names_the_bucket_and_the_rate() {
+        let h = history(21, |t, p| {
+            set(p, "direct_buffers", t * 8 * MIB);
+            set(p, "malloc_in_use", 100 * MIB + t * 8 * MIB);
+            p.rss += t * 8 * MIB;
+            p.allocator_in_use += t * 8 * MIB;
+            p.max_direct_memory = Some(1 << 30);
+        });
+        let d = diagnose(&h, Duration::from_secs(20), 42).unwrap();
+        assert_eq!(ids(&d), vec!["direct_buffer_growth"], "{d:?}");
+        let v = &d.verdicts[0];
+        assert!(v.evidence.contains("/min"), "{}", v.evidence);
+        assert_eq!(d.drivers.first().map(String::as_str), Some("malloc_in_use"));
+        let g = d.growth.iter().find(|g| g.id == "direct_buffers").unwrap();
+        // 8 MiB/s: medians of the thirds are 14 s apart: 112 MiB.
+        assert_eq!(g.bytes, 112 * MIB as i64);
+        assert_eq!(g.bytes_per_minute, 480 * MIB as i64);
+    }
+
+    #[test]
+    fn near_max_direct_memory_without_growth() {
+        let h = history(21, |_, p| {
+            set(p, "direct_buffers", 240 * MIB);
+            p.max_direct_memory = Some(256 * MIB);
+        });
+        let d = diagnose(&h, Duration::from_secs(20), 1).unwrap();
+        assert_eq!(ids(&d), vec!["direct_buffer_growth"]);
+        assert_eq!(
+            d.verdicts[0].title,
+            "direct buffers near MaxDirectMemorySize"
+        );
+    }
+
+    #[test]
+    fn fragmentation_needs_retention_through_the_window_and_flat_use() {
+        let frag = |t: u64, p: &mut Point| {
+            set(p, "malloc_retained_free", 200 * MIB + t * MIB);
+            p.fragmentation = 0.6;
+        };
+        let h = history(21, frag);
+        let d = diagnose(&h, Duration::from_secs(20), 7).unwrap();
+        assert_eq!(ids(&d), vec!["allocator_fragmentation"], "{d:?}");
+        assert!(d.verdicts[0].advice[0].contains("jmcmd 7 trim"));
+        assert!(d.verdicts[0]
+            .advice
+            .iter()
+            .any(|a| a.contains("MALLOC_ARENA_MAX")));
+        // A purge inside the window (jemalloc's decay) clears it.
+        let h = history(21, |t, p| {
+            frag(t, p);
+            if t > 8 {
+                set(p, "malloc_retained_free", 2 * MIB);
+            }
+        });
+        let d = diagnose(&h, Duration::from_secs(20), 7).unwrap();
+        assert!(ids(&d).is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn heap_growth_is_the_live_set_not_garbage() {
+        // Garbage: used heap saw-tooths between 20 and 200 MiB.
+        let h = history(30, |t, p| p.heap_used = 20 * MIB + (t % 5) * 45 * MIB);
+        assert!(ids(&diagnose(&h, Duration::from_secs(29), 1).unwrap()).is_empty());
+        // Live set: the floor rises 4 MiB/s.
+        let h = history(30, |t, p| {
+            p.heap_used = 20 * MIB + t * 4 * MIB + (t % 5) * 20 * MIB
+        });
+        assert_eq!(
+            ids(&diagnose(&h, Duration::from_secs(29), 1).unwrap()),
+            vec!["heap_growth"]
+        );
+    }
+
+    #[test]
+    fn thread_metaspace_code_cache_and_mapped_files() {
+        let h = history(21, |t, p| p.native_threads = 30 + t * 20);
+        assert_eq!(
+            ids(&diagnose(&h, Duration::from_secs(20), 1).unwrap()),
+            vec!["thread_growth"]
+        );
+        let h = history(21, |t, p| set(p, "metaspace", 10 * MIB + t * 4 * MIB));
+        assert_eq!(
+            ids(&diagnose(&h, Duration::from_secs(20), 1).unwrap()),
+            vec!["metaspace_growth"]
+        );
+        let h = history(21, |_, p| p.code_cache_used = 230 * MIB);
+        assert_eq!(
+            ids(&diagnose(&h, Duration::from_secs(20), 1).unwrap()),
+            vec!["code_cache_full"]
+        );
+        let h = history(21, |t, p| {
+            set(p, "file_mapped", 30 * MIB + t * 8 * MIB);
+            set(p, "mapped_buffers", t * 8 * MIB);
+        });
+        assert_eq!(
+            ids(&diagnose(&h, Duration::from_secs(20), 1).unwrap()),
+            vec!["mapped_file_growth"]
+        );
+    }
+
+    #[test]
+    fn native_library_growth_with_and_without_nmt() {
+        let h = history(21, |t, p| {
+            set(p, "jvm_and_native_malloc", 50 * MIB + t * 8 * MIB)
+        });
+        let d = diagnose(&h, Duration::from_secs(20), 1).unwrap();
+        assert_eq!(ids(&d), vec!["native_library_malloc_growth"]);
+        assert!(d.verdicts[0].advice[0].contains("NativeMemoryTracking"));
+        let h = history(21, |t, p| {
+            p.nmt = true;
+            set(p, "native_library_malloc", 50 * MIB + t * 8 * MIB);
+        });
+        let d = diagnose(&h, Duration::from_secs(20), 1).unwrap();
+        assert_eq!(ids(&d), vec!["native_library_malloc_growth"]);
+    }
+
+    #[test]
+    fn container_limit_reached_soon() {
+        let h = history(21, |t, p| {
+            p.container_limit = Some(1 << 30);
+            p.container_usage = Some(600 * MIB + t * 2 * MIB);
+        });
+        let d = diagnose(&h, Duration::from_secs(20), 1).unwrap();
+        // 2 MiB/s with ~384 MiB left: about 3 minutes.
+        let s = d.seconds_to_limit.unwrap();
+        assert!((150..=230).contains(&s), "{s}");
+        assert_eq!(ids(&d), vec!["container_headroom_low"]);
+        assert!(d.verdicts[0].evidence.contains("reached in"));
+    }
+}

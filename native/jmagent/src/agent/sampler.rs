@@ -1,0 +1,91 @@
+//! The sampler thread: a report every `interval`, MXBean registration
+//! once it is safe, and a bounded stop at JVM exit.
+
+use super::*;
+
+pub(super) fn start() {
+    let Some(agent) = AGENT.get() else { return };
+    let handle = std::thread::Builder::new()
+        .name("jmagent-sampler".into())
+        .spawn(|| ffi::guard("sampler thread", (), || run_sampler(agent)));
+    match handle {
+        Ok(h) => *lock(&agent.sampler) = Some(h),
+        Err(e) => disable(&format!("cannot start the sampler thread: {e}")),
+    }
+}
+
+fn run_sampler(agent: &'static Agent) {
+    loop {
+        let interval = lock(&agent.options).interval;
+        let logging = agent.logging.load(Ordering::Relaxed);
+        let deadline = (logging && !interval.is_zero()).then(|| Instant::now() + interval);
+        let mut due = false;
+        {
+            let mut c = lock(&agent.control);
+            loop {
+                if c.stop {
+                    c.exited = true;
+                    agent.wake.notify_all();
+                    return;
+                }
+                if c.changed {
+                    c.changed = false;
+                    break;
+                }
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    due = true;
+                    break;
+                }
+                let jmx_pending = agent.jmx_pending();
+                let mut wait = deadline.map_or(Duration::MAX, |d| d - now);
+                if jmx_pending {
+                    wait = wait.min(JMX_CHECK);
+                }
+                c = if wait == Duration::MAX {
+                    agent.wake.wait(c).unwrap_or_else(|p| p.into_inner())
+                } else {
+                    agent
+                        .wake
+                        .wait_timeout(c, wait)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                };
+                if jmx_pending && !c.stop {
+                    drop(c);
+                    agent.try_register_jmx();
+                    c = lock(&agent.control);
+                }
+            }
+        }
+        if due {
+            agent.report(false);
+        }
+    }
+}
+
+impl Agent {
+    /// Asks the sampler to stop and waits a bounded time for it.
+    pub(super) fn stop_sampler(&self) {
+        let mut c = lock(&self.control);
+        c.stop = true;
+        self.wake.notify_all();
+        let deadline = Instant::now() + STOP_WAIT;
+        while !c.exited {
+            let now = Instant::now();
+            if now >= deadline {
+                // A sample is stuck in Java: leave the thread; it is a daemon.
+                return;
+            }
+            c = self
+                .wake
+                .wait_timeout(c, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        drop(c);
+        if let Some(h) = lock(&self.sampler).take() {
+            let _ = h.join();
+        }
+    }
+}
