@@ -223,76 +223,21 @@ pub fn collect(
     let mut phase = Phases::new(started);
     let mut errors = jvm.errors;
     let mut snapshot = jvm.snapshot;
-    if let Some(s) = &snapshot {
-        errors.extend(s.errors.iter().cloned());
-    }
-    let nmt = snapshot
-        .as_mut()
-        .and_then(|s| s.nmt_text.take())
-        .and_then(|text| match nmt::parse_summary(&text) {
-            Ok(summary) => Some(summary),
-            Err(nmt::NmtError::NotEnabled) => None,
-            Err(e) => {
-                errors.push(format!("NMT: {e}"));
-                None
-            }
-        });
+    let nmt = snapshot.as_mut().and_then(|s| take_nmt(s, &mut errors));
     phase.mark("jvm");
-    let status = procfs::read_status().unwrap_or_else(|e| {
-        errors.push(e.to_string());
-        ProcessStatus::default()
-    });
-    phase.mark("status");
-    let mappings = procfs::read_smaps().unwrap_or_else(|e| {
-        errors.push(e.to_string());
-        Vec::new()
-    });
-    phase.mark("smaps");
-    let stack_pointers: Vec<u64> = procfs::thread_stack_pointers()
-        .into_iter()
-        .filter_map(|(_, sp)| sp)
-        .collect();
-    phase.mark("stacks");
-    let container = cgroup::read_self().unwrap_or_else(|e| {
-        errors.push(e.to_string());
-        None
-    });
-    phase.mark("cgroup");
-    let stats = match allocator::stats(detected.kind) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            errors.push(e.to_string());
-            None
-        }
-    };
-    phase.mark("allocator");
-    let (malloc_heaps, malloc_chunks) = if detected.kind.accounting() == Accounting::Arenas {
-        let heaps = allocator::glibc_arena_heaps(&mappings);
-        // Mappings known to hold something else are not searched for chunks.
-        let known = |m: &procfs::Mapping| {
-            let overlaps = |r: &std::ops::Range<u64>| r.start < m.end && m.start < r.end;
-            jvm.ranges.heap.as_ref().is_some_and(overlaps)
-                || jvm.ranges.code_cache.as_ref().is_some_and(overlaps)
-                || heaps.iter().any(overlaps)
-                || m.path.starts_with("[stack")
-                || stack_pointers.iter().any(|&sp| m.contains(sp))
-        };
-        let chunks = state.chunks.scan(&mappings, known);
-        (heaps, chunks)
-    } else {
-        (Vec::new(), Vec::new())
-    };
+    let p = read_process(detected, &mut errors, &mut phase);
+    let (malloc_heaps, malloc_chunks) = malloc_ranges(detected, &jvm.ranges, &p, state);
     phase.mark("glibc_ranges");
     let inputs = Inputs {
-        status: &status,
-        mappings: &mappings,
-        stack_pointers: &stack_pointers,
+        status: &p.status,
+        mappings: &p.mappings,
+        stack_pointers: &p.stack_pointers,
         ranges: &jvm.ranges,
         malloc_heaps: &malloc_heaps,
         malloc_chunks: &malloc_chunks,
         jvm: snapshot.as_ref(),
         nmt: nmt.as_ref(),
-        allocator: stats.as_ref().map(|s| (detected.kind, s)),
+        allocator: p.stats.as_ref().map(|s| (detected.kind, s)),
         residency: Some(procfs::resident_in),
     };
     let ledger = ledger::build(&inputs);
@@ -302,7 +247,7 @@ pub fn collect(
     if let Some(path) = std::env::var_os("JMAGENT_DEBUG_MAPPINGS") {
         let _ = std::fs::write(path, ledger::explain_mappings(&inputs));
     }
-    let allocator = stats.map(|stats| {
+    let allocator = p.stats.map(|stats| {
         let retained = ledger.get("malloc_retained_free").unwrap_or(0);
         AllocatorReport {
             kind: detected.kind,
@@ -320,8 +265,8 @@ pub fn collect(
         pid: std::process::id(),
         sequence,
         final_report,
-        process: status,
-        container,
+        process: p.status,
+        container: p.container,
         allocator,
         jvm: snapshot,
         nmt,
@@ -333,4 +278,88 @@ pub fn collect(
         diagnosis: None,
         auto_trim: None,
     }
+}
+
+/// The snapshot's errors, and its NMT summary parsed (`None` when NMT is off).
+fn take_nmt(s: &mut JvmSnapshot, errors: &mut Vec<String>) -> Option<NmtSummary> {
+    errors.extend(s.errors.iter().cloned());
+    match nmt::parse_summary(&s.nmt_text.take()?) {
+        Ok(summary) => Some(summary),
+        Err(nmt::NmtError::NotEnabled) => None,
+        Err(e) => {
+            errors.push(format!("NMT: {e}"));
+            None
+        }
+    }
+}
+
+/// What the process-level sources said in one sample.
+struct Process {
+    status: ProcessStatus,
+    mappings: Vec<procfs::Mapping>,
+    stack_pointers: Vec<u64>,
+    container: Option<ContainerMemory>,
+    stats: Option<AllocatorStats>,
+}
+
+/// Reads `/proc`, the cgroup and the allocator; a source that fails adds
+/// its error and is left out.
+fn read_process(detected: &Detected, errors: &mut Vec<String>, phase: &mut Phases) -> Process {
+    let mut note = |e: String| errors.push(e);
+    let status = procfs::read_status().unwrap_or_else(|e| {
+        note(e.to_string());
+        ProcessStatus::default()
+    });
+    phase.mark("status");
+    let mappings = procfs::read_smaps().unwrap_or_else(|e| {
+        note(e.to_string());
+        Vec::new()
+    });
+    phase.mark("smaps");
+    let stack_pointers = procfs::thread_stack_pointers()
+        .into_iter()
+        .filter_map(|(_, sp)| sp)
+        .collect();
+    phase.mark("stacks");
+    let container = cgroup::read_self().unwrap_or_else(|e| {
+        note(e.to_string());
+        None
+    });
+    phase.mark("cgroup");
+    let stats = allocator::stats(detected.kind)
+        .map_err(|e| note(e.to_string()))
+        .ok();
+    phase.mark("allocator");
+    Process {
+        status,
+        mappings,
+        stack_pointers,
+        container,
+        stats,
+    }
+}
+
+/// glibc's arena heaps and mmapped chunks, found by address (nothing for
+/// allocators with mappings of their own).
+fn malloc_ranges(
+    detected: &Detected,
+    ranges: &JvmRanges,
+    p: &Process,
+    state: &mut CollectorState,
+) -> (Vec<std::ops::Range<u64>>, Vec<std::ops::Range<u64>>) {
+    if detected.kind.accounting() != Accounting::Arenas {
+        return (Vec::new(), Vec::new());
+    }
+    let heaps = allocator::glibc_arena_heaps(&p.mappings);
+    // Mappings known to hold something else are not searched for chunks.
+    let known = |m: &procfs::Mapping| {
+        let overlaps = |r: &std::ops::Range<u64>| r.start < m.end && m.start < r.end;
+        ranges.heap.as_ref().is_some_and(overlaps)
+            || ranges.code_cache.as_ref().is_some_and(overlaps)
+            || heaps.iter().any(overlaps)
+            || m.path.starts_with("[stack")
+            || p.stack_pointers.iter().any(|&sp| m.contains(sp))
+    };
+    let chunks = state.chunks.scan(&p.mappings, known);
+    (heaps, chunks)
 }
