@@ -509,6 +509,13 @@ fn plausible(r: Range<u64>, max_size: u64) -> Option<Range<u64>> {
         .then_some(r)
 }
 
+/// The word at offset `o` of a table entry (offsets checked against the
+/// entry's size by the caller).
+fn word_at(entry: &[u8], o: u64) -> u64 {
+    let o = o as usize;
+    u64::from_ne_bytes(entry[o..o + 8].try_into().unwrap())
+}
+
 fn read_fields(mem: &SelfMemory, pages: &mut PageCache) -> Option<Vec<Field>> {
     let base = symbol(mem, c"gHotSpotVMStructs")?;
     let type_off = symbol(mem, c"gHotSpotVMStructEntryTypeNameOffset")?;
@@ -537,13 +544,11 @@ fn read_fields(mem: &SelfMemory, pages: &mut PageCache) -> Option<Vec<Field>> {
     }
     let mut out = Vec::with_capacity(256);
     let mut entry = vec![0u8; stride as usize];
-    let at =
-        |e: &[u8], o: u64| u64::from_ne_bytes(e[o as usize..o as usize + 8].try_into().unwrap());
     // The table ends with an entry whose type name is null; the bound only
     // guards against a table that is not what it should be.
     for i in 0..100_000u64 {
         pages.read(base + i * stride, &mut entry)?;
-        let type_ptr = at(&entry, type_off);
+        let type_ptr = word_at(&entry, type_off);
         if type_ptr == 0 {
             return Some(out);
         }
@@ -551,17 +556,17 @@ fn read_fields(mem: &SelfMemory, pages: &mut PageCache) -> Option<Vec<Field>> {
         if !WANTED_TYPES.contains(&type_name.as_str()) {
             continue;
         }
-        let Some(field_name) = pages.c_string(at(&entry, field_off), 128) else {
+        let Some(field_name) = pages.c_string(word_at(&entry, field_off), 128) else {
             continue;
         };
         let s = static_off as usize;
         out.push(Field {
             type_name,
             field_name,
-            type_string: pages.c_string(at(&entry, type_string_off), 128),
+            type_string: pages.c_string(word_at(&entry, type_string_off), 128),
             is_static: i32::from_ne_bytes(entry[s..s + 4].try_into().unwrap()) != 0,
-            offset: at(&entry, offset_off),
-            address: at(&entry, address_off),
+            offset: word_at(&entry, offset_off),
+            address: word_at(&entry, address_off),
         });
     }
     None
@@ -577,16 +582,14 @@ fn read_types(mem: &SelfMemory, pages: &mut PageCache) -> Option<Vec<(String, u6
     }
     let mut out = Vec::with_capacity(2048);
     let mut entry = vec![0u8; stride as usize];
-    let at =
-        |e: &[u8], o: u64| u64::from_ne_bytes(e[o as usize..o as usize + 8].try_into().unwrap());
     for i in 0..100_000u64 {
         pages.read(base + i * stride, &mut entry)?;
-        let name_ptr = at(&entry, name_off);
+        let name_ptr = word_at(&entry, name_off);
         if name_ptr == 0 {
             return Some(out);
         }
         if let Some(name) = pages.c_string(name_ptr, 128) {
-            out.push((name, at(&entry, size_off)));
+            out.push((name, word_at(&entry, size_off)));
         }
     }
     None
