@@ -946,3 +946,34 @@ fn a_jvm_started_with_the_agent_is_served_without_a_dynamic_load() {
         );
     });
 }
+
+#[test]
+fn start_on_a_disabled_agent_is_an_error_with_its_reason() {
+    let what = "JDK 17, agent disabled";
+    let mut jvm = Run::workload(17, "jmcmd-disabled")
+        .agent_options(Some("interval=0"))
+        .env("JMAGENT_TEST_DISABLE", "internal error in a test")
+        .arg("seconds=60")
+        .spawn();
+    jvm.wait_for_line("ready");
+    let pid = jvm.pid();
+    let p = pid.to_string();
+    for command in ["start", "report"] {
+        let r = jmcmd(&[&p, command]);
+        assert_eq!(r.code, Some(1), "{what}: {command}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("the agent is disabled: internal error in a test"),
+            "{what}: {command}: {}",
+            r.stderr
+        );
+    }
+    terminate(pid);
+    let out = jvm.wait();
+    assert!(
+        out.stderr
+            .contains("jmagent: disabled: internal error in a test"),
+        "{what}: {}",
+        out.stderr
+    );
+}

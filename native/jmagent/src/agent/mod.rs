@@ -204,6 +204,12 @@ pub unsafe fn on_load(vm: *mut JavaVM, text: &str, lifecycle: Lifecycle) -> jint
 }
 
 pub fn on_vm_init(_jni: *mut JNIEnv) {
+    // Test hook: JMAGENT_TEST_DISABLE=<reason> disables the agent as an
+    // internal error would, so that the tests can check what a disabled
+    // agent answers.
+    if let Some(reason) = std::env::var_os("JMAGENT_TEST_DISABLE") {
+        disable(&reason.to_string_lossy());
+    }
     if !is_disabled() {
         start();
     }
