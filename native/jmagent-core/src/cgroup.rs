@@ -266,6 +266,9 @@ fn under(root: &Path, abs: &str) -> PathBuf {
     root.join(abs.trim_start_matches('/'))
 }
 
+/// Reads limit and usage of the cgroup at `cgroup_path` in the hierarchy
+/// mounted at `mount`, taking the limits of its visible ancestors into
+/// account; `None` when no cgroup on the way has the usage file.
 fn read_hierarchy(
     root: &Path,
     version: CgroupVersion,
@@ -273,76 +276,21 @@ fn read_hierarchy(
     cgroup_path: &str,
 ) -> Result<Option<ContainerMemory>, CgroupError> {
     let mount_dir = under(root, &mount.mount_point);
-    // The joined path is missing when the mount's root is really the
-    // process's own cgroup although mountinfo says `/` (some runtimes bind
-    // the container's cgroup over /sys/fs/cgroup): use the mount point then.
-    let own_dir = match relative_to_mount(&mount.root, cgroup_path) {
-        Some(rel) if !rel.is_empty() => {
-            let d = mount_dir.join(rel);
-            if d.is_dir() {
-                d
-            } else {
-                log::debug!(
-                    "{} does not exist; using the mount point {}",
-                    d.display(),
-                    mount_dir.display()
-                );
-                mount_dir.clone()
-            }
-        }
-        _ => mount_dir.clone(),
-    };
-    let (limit_file, usage_file) = match version {
-        CgroupVersion::V1 => ("memory.limit_in_bytes", "memory.usage_in_bytes"),
-        CgroupVersion::V2 => ("memory.max", "memory.current"),
-    };
-
-    // A limit anywhere above us applies to us too (v2 is strictly
-    // hierarchical; v1 since 5.x always is). Walk up to the mount point, the
-    // highest cgroup we can see; ties go to the higher cgroup, whose usage
-    // includes ours and so reaches the limit first.
-    let mut own_usage = None;
-    let mut best: Option<(u64, Option<u64>)> = None;
-    let mut dir = own_dir.as_path();
-    loop {
-        let usage = read_usage(&dir.join(usage_file))?;
-        // In v2 a cgroup without the controller enabled has no memory files
-        // and is charged to the nearest ancestor that has them.
-        if own_usage.is_none() {
-            own_usage = usage;
-        }
-        if let Some(Some(limit)) = read_limit(&dir.join(limit_file))? {
-            if best.is_none_or(|(b, _)| limit <= b) {
-                best = Some((limit, usage));
-            }
-        }
-        if dir == mount_dir {
-            break;
-        }
-        match dir.parent() {
-            Some(p) if p.starts_with(&mount_dir) => dir = p,
-            _ => break,
-        }
-    }
-    let Some(own_usage) = own_usage else {
+    let own_dir = own_cgroup_dir(&mount_dir, &mount.root, cgroup_path);
+    let (limit_file, usage_file) = memory_files(version);
+    let walk = walk_up_to_mount(&own_dir, &mount_dir, limit_file, usage_file)?;
+    let Some(own_usage) = walk.own_usage else {
         log::debug!("no {usage_file} from {} up", own_dir.display());
         return Ok(None);
     };
+    let mut best = walk.tightest;
 
     // v1 containers often see only their own cgroup; the kernel still tells
     // the limit inherited from unseen ancestors (what the JDK reads too).
     if version == CgroupVersion::V1 {
-        let stat = own_dir.join("memory.stat");
-        if let Some(text) = read_optional(&stat)? {
-            if let Some(h) = stat_value(&text, "hierarchical_memory_limit") {
-                let h = h.map_err(|value| CgroupError::BadValue {
-                    path: stat.clone(),
-                    value,
-                    limit: true,
-                })?;
-                if h <= UNLIMITED_ABOVE && best.is_none_or(|(b, _)| h < b) {
-                    best = Some((h, None));
-                }
+        if let Some(h) = v1_hierarchical_limit(&own_dir)? {
+            if h <= UNLIMITED_ABOVE && best.is_none_or(|(b, _)| h < b) {
+                best = Some((h, None));
             }
         }
     }
@@ -353,6 +301,104 @@ fn read_hierarchy(
         usage: best.and_then(|(_, u)| u).unwrap_or(own_usage),
         path: cgroup_path.to_owned(),
     }))
+}
+
+/// The directory of this process's cgroup below `mount_dir`.
+///
+/// The joined path is missing when the mount's root is really the
+/// process's own cgroup although mountinfo says `/` (some runtimes bind
+/// the container's cgroup over /sys/fs/cgroup): use the mount point then.
+fn own_cgroup_dir(mount_dir: &Path, mount_root: &str, cgroup_path: &str) -> PathBuf {
+    match relative_to_mount(mount_root, cgroup_path) {
+        Some(rel) if !rel.is_empty() => {
+            let d = mount_dir.join(rel);
+            if d.is_dir() {
+                d
+            } else {
+                log::debug!(
+                    "{} does not exist; using the mount point {}",
+                    d.display(),
+                    mount_dir.display()
+                );
+                mount_dir.to_path_buf()
+            }
+        }
+        _ => mount_dir.to_path_buf(),
+    }
+}
+
+/// The names of the limit and usage files of each cgroup version.
+fn memory_files(version: CgroupVersion) -> (&'static str, &'static str) {
+    match version {
+        CgroupVersion::V1 => ("memory.limit_in_bytes", "memory.usage_in_bytes"),
+        CgroupVersion::V2 => ("memory.max", "memory.current"),
+    }
+}
+
+/// What [`walk_up_to_mount`] found.
+struct Walk {
+    /// Usage of the lowest cgroup on the way that has a usage file.
+    own_usage: Option<u64>,
+    /// The smallest limit on the way, with the usage of the cgroup that sets
+    /// it (`None` if that cgroup has no usage file).
+    tightest: Option<(u64, Option<u64>)>,
+}
+
+/// Reads usage and limit of `own_dir` and of each ancestor up to `mount_dir`.
+///
+/// A limit anywhere above us applies to us too (v2 is strictly
+/// hierarchical; v1 since 5.x always is). Walk up to the mount point, the
+/// highest cgroup we can see; ties go to the higher cgroup, whose usage
+/// includes ours and so reaches the limit first.
+fn walk_up_to_mount(
+    own_dir: &Path,
+    mount_dir: &Path,
+    limit_file: &str,
+    usage_file: &str,
+) -> Result<Walk, CgroupError> {
+    let mut walk = Walk {
+        own_usage: None,
+        tightest: None,
+    };
+    let mut dir = own_dir;
+    loop {
+        let usage = read_usage(&dir.join(usage_file))?;
+        // In v2 a cgroup without the controller enabled has no memory files
+        // and is charged to the nearest ancestor that has them.
+        if walk.own_usage.is_none() {
+            walk.own_usage = usage;
+        }
+        if let Some(Some(limit)) = read_limit(&dir.join(limit_file))? {
+            if walk.tightest.is_none_or(|(b, _)| limit <= b) {
+                walk.tightest = Some((limit, usage));
+            }
+        }
+        if dir == mount_dir {
+            break;
+        }
+        match dir.parent() {
+            Some(p) if p.starts_with(mount_dir) => dir = p,
+            _ => break,
+        }
+    }
+    Ok(walk)
+}
+
+/// v1's `hierarchical_memory_limit` from the `memory.stat` of `own_dir`:
+/// the limit including ancestors that are not mounted. `None` when the
+/// file or the line is absent.
+fn v1_hierarchical_limit(own_dir: &Path) -> Result<Option<u64>, CgroupError> {
+    let stat = own_dir.join("memory.stat");
+    let Some(text) = read_optional(&stat)? else {
+        return Ok(None);
+    };
+    stat_value(&text, "hierarchical_memory_limit")
+        .transpose()
+        .map_err(|value| CgroupError::BadValue {
+            path: stat,
+            value,
+            limit: true,
+        })
 }
 
 /// Contents of a file, `None` if it does not exist.

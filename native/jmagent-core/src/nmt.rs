@@ -14,6 +14,8 @@
 //! parser therefore keys on the shape of each line, never on its position or
 //! on a fixed list of category names, and ignores sub-lines it does not know.
 
+use std::ops::ControlFlow;
+
 /// One NMT category ("Java Heap", "Class", "Thread", "Other", ...), bytes.
 ///
 /// Figures are in bytes whatever `scale=` the text was printed with, so that
@@ -120,83 +122,146 @@ pub fn parse_summary(text: &str) -> Result<NmtSummary, NmtError> {
     if text.lines().any(is_not_enabled_line) {
         return Err(NmtError::NotEnabled);
     }
-
-    let mut total: Option<(u64, u64)> = None;
-    let mut total_malloc_line: Option<u64> = None;
-    let mut total_mmap_line: Option<u64> = None;
-    let mut tracking_overhead: u64 = 0;
-    let mut categories: Vec<NmtCategory> = Vec::new();
-    // Index of the category whose sub-lines we are reading. Closed by blank
-    // lines and by any line of unknown shape, so that stray parenthesised
-    // lines can never be attributed to the wrong category.
-    let mut current: Option<usize> = None;
-
+    let mut parser = SummaryParser::default();
     for raw in text.lines() {
-        let line = raw.trim();
-        if line.is_empty() {
-            current = None;
-        } else if let Some(rest) = line.strip_prefix("Total:") {
-            current = None;
-            if total.is_none() {
-                let reserved = required_size(rest, "reserved", line)?;
-                let committed = required_size(rest, "committed", line)?;
-                total = Some((reserved, committed));
-            }
-        } else if total.is_some() && categories.is_empty() && line.starts_with("malloc:") {
-            // "malloc: 72960KB #5027" (17+), ", peak=..." appended on 25.
-            let value = token(&line["malloc:".len()..]);
-            total_malloc_line = Some(parse_size(value).ok_or_else(|| bad_line(line))?);
-        } else if total.is_some() && categories.is_empty() && line.starts_with("mmap:") {
-            total_mmap_line = Some(required_size(line, "committed", line)?);
-        } else if let Some(rest) = line.strip_prefix('-') {
-            current = None;
-            if let Some(cat) = parse_category_header(rest, line)? {
-                categories.push(cat);
-                current = Some(categories.len() - 1);
-            }
-        } else if line.starts_with('(') {
-            if let Some(i) = current {
-                parse_sub_line(&mut categories[i], &mut tracking_overhead, line)?;
-            }
-        } else if line.starts_with("Virtual memory map") || line.starts_with("Details:") {
+        if parser.read_line(raw.trim())?.is_break() {
             break;
+        }
+    }
+    parser.finish(text)
+}
+
+/// What [`parse_summary`] has read so far, line by line.
+#[derive(Default)]
+struct SummaryParser {
+    /// Reserved and committed of the first `Total:` line.
+    total: Option<(u64, u64)>,
+    /// The `malloc:` figure under `Total:` (17+).
+    total_malloc_line: Option<u64>,
+    /// The `mmap:` committed figure under `Total:` (17+).
+    total_mmap_line: Option<u64>,
+    /// Sum of the `(tracking overhead=...)` sub-lines, needed to compute
+    /// `total_malloc` where there is no `malloc:` line (JDK 11).
+    tracking_overhead: u64,
+    categories: Vec<NmtCategory>,
+    /// Index of the category whose sub-lines we are reading. Closed by blank
+    /// lines and by any line of unknown shape, so that stray parenthesised
+    /// lines can never be attributed to the wrong category.
+    current: Option<usize>,
+}
+
+impl SummaryParser {
+    /// Reads one trimmed line, dispatching on its shape. Breaks at the end
+    /// of the summary part of a detail report.
+    fn read_line(&mut self, line: &str) -> Result<ControlFlow<()>, NmtError> {
+        if line.is_empty() {
+            self.current = None;
+        } else if let Some(rest) = line.strip_prefix("Total:") {
+            self.read_total(rest, line)?;
+        } else if self.in_total_block() && line.starts_with("malloc:") {
+            self.read_total_malloc(line)?;
+        } else if self.in_total_block() && line.starts_with("mmap:") {
+            self.total_mmap_line = Some(required_size(line, "committed", line)?);
+        } else if let Some(rest) = line.strip_prefix('-') {
+            self.read_category_header(rest, line)?;
+        } else if line.starts_with('(') {
+            self.read_sub_line(line)?;
+        } else if line.starts_with("Virtual memory map") || line.starts_with("Details:") {
+            return Ok(ControlFlow::Break(()));
         } else {
-            current = None;
+            self.current = None;
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// Whether the lines read are between `Total:` and the first category,
+    /// where JDK 17+ print the `malloc:` and `mmap:` totals.
+    fn in_total_block(&self) -> bool {
+        self.total.is_some() && self.categories.is_empty()
+    }
+
+    /// `Total: reserved=..., committed=...`; only the first one is read.
+    fn read_total(&mut self, rest: &str, line: &str) -> Result<(), NmtError> {
+        self.current = None;
+        if self.total.is_none() {
+            let reserved = required_size(rest, "reserved", line)?;
+            let committed = required_size(rest, "committed", line)?;
+            self.total = Some((reserved, committed));
+        }
+        Ok(())
+    }
+
+    /// "malloc: 72960KB #5027" (17+), ", peak=..." appended on 25.
+    fn read_total_malloc(&mut self, line: &str) -> Result<(), NmtError> {
+        let value = token(&line["malloc:".len()..]);
+        self.total_malloc_line = Some(parse_size(value).ok_or_else(|| bad_line(line))?);
+        Ok(())
+    }
+
+    /// A `-` line: starts a new category if it is a category header.
+    fn read_category_header(&mut self, rest: &str, line: &str) -> Result<(), NmtError> {
+        self.current = None;
+        if let Some(cat) = parse_category_header(rest, line)? {
+            self.categories.push(cat);
+            self.current = Some(self.categories.len() - 1);
+        }
+        Ok(())
+    }
+
+    /// A `(` line: a figure of the current category, ignored when no
+    /// category is open.
+    fn read_sub_line(&mut self, line: &str) -> Result<(), NmtError> {
+        if let Some(i) = self.current {
+            parse_sub_line(&mut self.categories[i], &mut self.tracking_overhead, line)?;
+        }
+        Ok(())
+    }
+
+    /// The summary, or `Malformed` if `text` had no `Total:` line.
+    fn finish(self, text: &str) -> Result<NmtSummary, NmtError> {
+        let Some((total_reserved, total_committed)) = self.total else {
+            return Err(NmtError::Malformed(format!(
+                "no \"Total: reserved=..., committed=...\" line (text starts with {:?})",
+                excerpt(text.trim_start())
+            )));
+        };
+        Ok(NmtSummary {
+            total_reserved,
+            total_committed,
+            total_malloc: self.total_malloc(),
+            total_mmap_committed: self.total_mmap_committed(),
+            categories: self.categories,
+        })
+    }
+
+    /// The `malloc:` line if there was one, else computed the way JDK 17+
+    /// compute it (see [`NmtSummary::total_malloc`]).
+    fn total_malloc(&self) -> u64 {
+        match self.total_malloc_line {
+            Some(v) => v,
+            None => self
+                .categories
+                .iter()
+                .map(|c| c.malloc.saturating_add(c.arena))
+                .fold(self.tracking_overhead, u64::saturating_add),
         }
     }
 
-    let Some((total_reserved, total_committed)) = total else {
-        return Err(NmtError::Malformed(format!(
-            "no \"Total: reserved=..., committed=...\" line (text starts with {:?})",
-            excerpt(text.trim_start())
-        )));
-    };
-
-    let total_malloc = match total_malloc_line {
-        Some(v) => v,
-        None => categories
-            .iter()
-            .map(|c| c.malloc.saturating_add(c.arena))
-            .fold(tracking_overhead, u64::saturating_add),
-    };
-    let total_mmap_committed = match total_mmap_line {
-        Some(v) => v,
-        None => categories
-            .iter()
-            .map(|c| {
-                c.mmap_committed
-                    .saturating_add(c.stack_committed.unwrap_or(0))
-            })
-            .fold(0, u64::saturating_add),
-    };
-
-    Ok(NmtSummary {
-        total_reserved,
-        total_committed,
-        total_malloc,
-        total_mmap_committed,
-        categories,
-    })
+    /// The `mmap:` line if there was one, else the sum of the categories'
+    /// mmap and stacks (see [`NmtSummary::total_mmap_committed`]).
+    fn total_mmap_committed(&self) -> u64 {
+        match self.total_mmap_line {
+            Some(v) => v,
+            None => self
+                .categories
+                .iter()
+                .map(|c| {
+                    c.mmap_committed
+                        .saturating_add(c.stack_committed.unwrap_or(0))
+                })
+                .fold(0, u64::saturating_add),
+        }
+    }
 }
 
 /// JDK 11–25 all answer with this sentence when NMT is off; the

@@ -355,6 +355,8 @@ impl Options {
 
     /// Sets one known option from its text value.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), OptionError> {
+        // Built only on failure: `spec` would panic for a key not in OPTIONS,
+        // which reaches the last arm instead.
         let bad = || OptionError::BadValue {
             key: key.to_string(),
             value: value.to_string(),
@@ -362,78 +364,17 @@ impl Options {
         };
         match key {
             "interval" => self.interval = parse_duration(value).ok_or_else(bad)?,
-            "log" => {
-                self.log = match value {
-                    "" => return Err(bad()),
-                    "stderr" => LogTarget::Stderr,
-                    path => LogTarget::File(path.to_string()),
-                }
-            }
-            "log_max" => {
-                self.log_max = match parse_size(value).ok_or_else(bad)? {
-                    0 => None,
-                    bytes => Some(bytes),
-                }
-            }
-            "format" => {
-                self.format = match value {
-                    "text" => Format::Text,
-                    "json" => Format::Json,
-                    _ => return Err(bad()),
-                }
-            }
-            "scale" => {
-                self.scale = match value.to_ascii_uppercase().as_str() {
-                    "B" => Scale::B,
-                    "KB" => Scale::KB,
-                    "MB" => Scale::MB,
-                    "GB" => Scale::GB,
-                    "AUTO" => Scale::Auto,
-                    _ => return Err(bad()),
-                }
-            }
-            "nmt" => {
-                self.nmt = match value {
-                    "auto" => NmtMode::Auto,
-                    "off" => NmtMode::Off,
-                    _ => return Err(bad()),
-                }
-            }
-            "jmx" => {
-                self.jmx = match value {
-                    "on" => true,
-                    "off" => false,
-                    _ => return Err(bad()),
-                }
-            }
+            "log" => self.log = parse_log_target(value).ok_or_else(bad)?,
+            "log_max" => self.log_max = parse_log_max(value).ok_or_else(bad)?,
+            "format" => self.format = parse_format(value).ok_or_else(bad)?,
+            "scale" => self.scale = parse_scale(value).ok_or_else(bad)?,
+            "nmt" => self.nmt = parse_nmt_mode(value).ok_or_else(bad)?,
+            "jmx" => self.jmx = parse_on_off(value).ok_or_else(bad)?,
             "jmx_delay" => self.jmx_delay = parse_duration(value).ok_or_else(bad)?,
-            "window" => match parse_duration(value) {
-                Some(d) if !d.is_zero() => self.window = d,
-                _ => return Err(bad()),
-            },
-            "trim" => {
-                self.trim_auto = match value {
-                    "auto" => true,
-                    "off" => false,
-                    _ => return Err(bad()),
-                }
-            }
-            "action" => {
-                self.action = match value {
-                    "start" => Action::Start,
-                    "stop" => Action::Stop,
-                    "report" => Action::Report,
-                    "trim" => Action::Trim,
-                    "history" => Action::History,
-                    _ => return Err(bad()),
-                }
-            }
-            "out" => {
-                if value.is_empty() {
-                    return Err(bad());
-                }
-                self.out = Some(value.to_string())
-            }
+            "window" => self.window = parse_window(value).ok_or_else(bad)?,
+            "trim" => self.trim_auto = parse_trim(value).ok_or_else(bad)?,
+            "action" => self.action = parse_action(value).ok_or_else(bad)?,
+            "out" => self.out = Some(parse_path(value).ok_or_else(bad)?),
             _ => {
                 return Err(OptionError::UnknownKey {
                     key: key.to_string(),
@@ -442,6 +383,99 @@ impl Options {
         }
         Ok(())
     }
+}
+
+// Value parsers of `Options::set`, one per kind of option. Each returns
+// `None` for a value the option does not accept; `set` turns that into
+// `OptionError::BadValue` with the option's `accepted` text, so the accepted
+// spellings here must match those in `OPTIONS`.
+
+/// `log`: `stderr`, or any other non-empty text as a file path.
+fn parse_log_target(value: &str) -> Option<LogTarget> {
+    match value {
+        "" => None,
+        "stderr" => Some(LogTarget::Stderr),
+        path => Some(LogTarget::File(path.to_string())),
+    }
+}
+
+/// `log_max`: a size, where 0 means unbounded (`Some(None)`).
+fn parse_log_max(value: &str) -> Option<Option<u64>> {
+    match parse_size(value)? {
+        0 => Some(None),
+        bytes => Some(Some(bytes)),
+    }
+}
+
+/// `format`: `text` or `json`, lower case only.
+fn parse_format(value: &str) -> Option<Format> {
+    match value {
+        "text" => Some(Format::Text),
+        "json" => Some(Format::Json),
+        _ => None,
+    }
+}
+
+/// `scale`: a unit in any case (`mb` = `MB`), or `auto`.
+fn parse_scale(value: &str) -> Option<Scale> {
+    match value.to_ascii_uppercase().as_str() {
+        "B" => Some(Scale::B),
+        "KB" => Some(Scale::KB),
+        "MB" => Some(Scale::MB),
+        "GB" => Some(Scale::GB),
+        "AUTO" => Some(Scale::Auto),
+        _ => None,
+    }
+}
+
+/// `nmt`: `auto` or `off`.
+fn parse_nmt_mode(value: &str) -> Option<NmtMode> {
+    match value {
+        "auto" => Some(NmtMode::Auto),
+        "off" => Some(NmtMode::Off),
+        _ => None,
+    }
+}
+
+/// `jmx`: `on` or `off`.
+fn parse_on_off(value: &str) -> Option<bool> {
+    match value {
+        "on" => Some(true),
+        "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// `window`: a duration, but not zero (unlike `interval` and `jmx_delay`,
+/// where zero has a meaning).
+fn parse_window(value: &str) -> Option<Duration> {
+    parse_duration(value).filter(|d| !d.is_zero())
+}
+
+/// `trim`: `auto` (the agent trims by itself) or `off`.
+fn parse_trim(value: &str) -> Option<bool> {
+    match value {
+        "auto" => Some(true),
+        "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// `action`: what an attach asks the agent to do.
+fn parse_action(value: &str) -> Option<Action> {
+    match value {
+        "start" => Some(Action::Start),
+        "stop" => Some(Action::Stop),
+        "report" => Some(Action::Report),
+        "trim" => Some(Action::Trim),
+        "history" => Some(Action::History),
+        _ => None,
+    }
+}
+
+/// `out`: any non-empty path.
+fn parse_path(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_string())
 }
 
 #[cfg(test)]
