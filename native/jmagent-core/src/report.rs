@@ -22,6 +22,45 @@ pub struct AllocatorReport {
     /// `retained_free / (in_use + retained_free)`, using the ledger's
     /// (resident-checked) retained-free figure.
     pub fragmentation: f64,
+    /// How old `stats` are, in milliseconds: 0 when read for this sample
+    /// (see [`StatsBudget`]).
+    pub age_ms: u64,
+    /// How long the last reading of `stats` took, in microseconds.
+    pub read_micros: u64,
+}
+
+/// Allocator statistics are read at most this share of the time: a
+/// reading that took `d` is reused for `d / STATS_DUTY` (glibc's walks every
+/// free chunk with each arena locked: 100 ms on a heap of 440,000 free
+/// chunks, so read every 10 s; a cheap reading, every sample).
+pub const STATS_DUTY: f64 = 0.01;
+
+/// The allocator's last statistics and what they cost, so that an
+/// expensive reading is not repeated at every sample.
+#[derive(Debug, Default)]
+struct StatsBudget {
+    last: Option<(AllocatorStats, Instant, std::time::Duration)>,
+}
+
+impl StatsBudget {
+    /// The statistics, read now when the last reading is older than its
+    /// cost allows (or failed); with their age in ms and the reading's cost.
+    fn get(
+        &mut self,
+        read: impl FnOnce() -> Result<AllocatorStats, allocator::AllocatorError>,
+    ) -> Result<(AllocatorStats, u64, u64), allocator::AllocatorError> {
+        let now = Instant::now();
+        if let Some((stats, at, cost)) = &self.last {
+            if now.duration_since(*at).as_secs_f64() * STATS_DUTY < cost.as_secs_f64() {
+                let age = now.duration_since(*at).as_millis() as u64;
+                return Ok((stats.clone(), age, cost.as_micros() as u64));
+            }
+        }
+        let stats = read()?;
+        let cost = now.elapsed();
+        self.last = Some((stats.clone(), now, cost));
+        Ok((stats, 0, cost.as_micros() as u64))
+    }
 }
 
 /// Change of one figure since the previous report.
@@ -58,6 +97,9 @@ pub struct Report {
     pub changes: Vec<Change>,
     /// How long collecting this sample took, in microseconds.
     pub sample_micros: u64,
+    /// How much of the mappings' residency was measured at earlier
+    /// samples, and how long ago ([`procfs::Residency`]).
+    pub residency: procfs::ResidencyStats,
     /// Sources that could not be read; the report is then less detailed.
     pub errors: Vec<String>,
     /// Trends and verdicts over the analysis window, once it is covered.
@@ -207,6 +249,9 @@ impl Phases {
 #[derive(Debug, Default)]
 pub struct CollectorState {
     chunks: allocator::ChunkScanner,
+    residency: procfs::Residency,
+    stacks: procfs::StackPointers,
+    allocator: StatsBudget,
 }
 
 /// Collects the process-level sources (procfs, cgroup, allocator), parses
@@ -225,8 +270,9 @@ pub fn collect(
     let mut snapshot = jvm.snapshot;
     let nmt = snapshot.as_mut().and_then(|s| take_nmt(s, &mut errors));
     phase.mark("jvm");
-    let p = read_process(detected, &mut errors, &mut phase);
-    let (malloc_heaps, malloc_chunks) = malloc_ranges(detected, &jvm.ranges, &p, state);
+    let p = read_process(detected, state, &mut errors, &mut phase);
+    let (malloc_heaps, malloc_chunks) =
+        malloc_ranges(detected, &jvm.ranges, &p, state, final_report);
     phase.mark("glibc_ranges");
     let inputs = Inputs {
         status: &p.status,
@@ -237,8 +283,8 @@ pub fn collect(
         malloc_chunks: &malloc_chunks,
         jvm: snapshot.as_ref(),
         nmt: nmt.as_ref(),
-        allocator: p.stats.as_ref().map(|s| (detected.kind, s)),
-        residency: Some(procfs::resident_in),
+        allocator: p.stats.as_ref().map(|s| (detected.kind, &s.0)),
+        residency: Some(&state.residency),
     };
     let ledger = ledger::build(&inputs);
     phase.mark("ledger");
@@ -247,13 +293,15 @@ pub fn collect(
     if let Some(path) = std::env::var_os("JMAGENT_DEBUG_MAPPINGS") {
         let _ = std::fs::write(path, ledger::explain_mappings(&inputs));
     }
-    let allocator = p.stats.map(|stats| {
+    let allocator = p.stats.map(|(stats, age_ms, read_micros)| {
         let retained = ledger.get("malloc_retained_free").unwrap_or(0);
         AllocatorReport {
             kind: detected.kind,
             library: detected.library.clone(),
             fragmentation: ledger::fragmentation(stats.in_use, retained),
             stats,
+            age_ms,
+            read_micros,
         }
     });
     Report {
@@ -274,6 +322,7 @@ pub fn collect(
         since_previous_ms: None,
         changes: Vec::new(),
         sample_micros: started.elapsed().as_micros() as u64,
+        residency: p.residency,
         errors,
         diagnosis: None,
         auto_trim: None,
@@ -297,42 +346,51 @@ fn take_nmt(s: &mut JvmSnapshot, errors: &mut Vec<String>) -> Option<NmtSummary>
 struct Process {
     status: ProcessStatus,
     mappings: Vec<procfs::Mapping>,
+    residency: procfs::ResidencyStats,
     stack_pointers: Vec<u64>,
     container: Option<ContainerMemory>,
-    stats: Option<AllocatorStats>,
+    /// The statistics, their age (ms) and what reading them cost (µs).
+    stats: Option<(AllocatorStats, u64, u64)>,
 }
 
 /// Reads `/proc`, the cgroup and the allocator; a source that fails adds
 /// its error and is left out.
-fn read_process(detected: &Detected, errors: &mut Vec<String>, phase: &mut Phases) -> Process {
+fn read_process(
+    detected: &Detected,
+    state: &mut CollectorState,
+    errors: &mut Vec<String>,
+    phase: &mut Phases,
+) -> Process {
     let mut note = |e: String| errors.push(e);
     let status = procfs::read_status().unwrap_or_else(|e| {
         note(e.to_string());
         ProcessStatus::default()
     });
     phase.mark("status");
-    let mappings = procfs::read_smaps().unwrap_or_else(|e| {
+    let mut mappings = procfs::read_maps().unwrap_or_else(|e| {
         note(e.to_string());
         Vec::new()
     });
-    phase.mark("smaps");
-    let stack_pointers = procfs::thread_stack_pointers()
-        .into_iter()
-        .filter_map(|(_, sp)| sp)
-        .collect();
+    phase.mark("maps");
+    let residency = state.residency.fill(&mut mappings);
+    phase.mark("residency");
+    let stack_pointers = state.stacks.read().iter().map(|&(_, sp)| sp).collect();
     phase.mark("stacks");
     let container = cgroup::read_self().unwrap_or_else(|e| {
         note(e.to_string());
         None
     });
     phase.mark("cgroup");
-    let stats = allocator::stats(detected.kind)
+    let stats = state
+        .allocator
+        .get(|| allocator::stats(detected.kind))
         .map_err(|e| note(e.to_string()))
         .ok();
     phase.mark("allocator");
     Process {
         status,
         mappings,
+        residency,
         stack_pointers,
         container,
         stats,
@@ -346,6 +404,7 @@ fn malloc_ranges(
     ranges: &JvmRanges,
     p: &Process,
     state: &mut CollectorState,
+    final_report: bool,
 ) -> (Vec<std::ops::Range<u64>>, Vec<std::ops::Range<u64>>) {
     if detected.kind.accounting() != Accounting::Arenas {
         return (Vec::new(), Vec::new());
@@ -360,6 +419,47 @@ fn malloc_ranges(
             || m.path.starts_with("[stack")
             || p.stack_pointers.iter().any(|&sp| m.contains(sp))
     };
-    let chunks = state.chunks.scan(&p.mappings, known);
+    // The report at exit must be quick: it uses the chunks found so far
+    // and searches no further.
+    let search = if final_report {
+        0
+    } else {
+        allocator::CHUNK_SEARCH_PAGES
+    };
+    let chunks = state.chunks.scan(&p.mappings, known, search);
     (heaps, chunks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A reading that takes `ms` and reports `in_use` bytes.
+    fn reading(ms: u64, in_use: u64) -> Result<AllocatorStats, allocator::AllocatorError> {
+        std::thread::sleep(Duration::from_millis(ms));
+        Ok(AllocatorStats {
+            in_use,
+            ..AllocatorStats::default()
+        })
+    }
+
+    #[test]
+    fn expensive_statistics_are_reused_for_their_cost_over_the_duty_share() {
+        let mut budget = StatsBudget::default();
+        let (s, age, cost) = budget.get(|| reading(3, 1)).unwrap();
+        assert_eq!((s.in_use, age), (1, 0));
+        assert!(cost >= 3_000, "{cost} µs");
+        // A 3 ms reading is reused for at least 300 ms: the next samples
+        // get it again, with its age.
+        std::thread::sleep(Duration::from_millis(20));
+        let (s, age, _) = budget.get(|| reading(3, 2)).unwrap();
+        assert_eq!(s.in_use, 1, "reused");
+        assert!((20..300).contains(&age), "age {age} ms");
+        // Once the cost is paid for, a fresh reading.
+        let wait = Duration::from_micros(cost).div_f64(STATS_DUTY);
+        std::thread::sleep(wait);
+        let (s, age, _) = budget.get(|| reading(0, 3)).unwrap();
+        assert_eq!((s.in_use, age), (3, 0), "read again after {wait:?}");
+    }
 }

@@ -299,7 +299,10 @@ pub fn glibc_arena_heaps(mappings: &[crate::procfs::Mapping]) -> Vec<std::ops::R
         }
         let mut a = m.start.next_multiple_of(GLIBC_HEAP_MAX_SIZE);
         while a + 32 <= m.end {
-            if let Some(h) = read_header(a) {
+            let mut flag = Vec::new();
+            let written =
+                crate::procfs::resident_pages(a..a + page, &mut flag) && flag.first() == Some(&1);
+            if let Some(h) = read_header(a).filter(|_| written) {
                 let [ar_ptr, prev, size, mprotect_size] = h;
                 let plausible = ar_ptr % 8 == 0
                     && ar_ptr > a
@@ -338,7 +341,7 @@ pub fn glibc_arena_heaps(mappings: &[crate::procfs::Mapping]) -> Vec<std::ops::R
 /// not chunk headers (JVM memory merged with chunks into one mapping, or
 /// mappings without chunks): bounds the cost of a sample to a few
 /// milliseconds of 16-byte reads.
-const CHUNK_SEARCH_PAGES: u64 = 4096;
+pub const CHUNK_SEARCH_PAGES: u64 = 4096;
 
 /// Finds glibc's mmapped chunks (allocations at or above the mmap
 /// threshold, each in its own mapping, which the kernel merges with its
@@ -359,11 +362,14 @@ pub struct ChunkScanner {
 
 impl ChunkScanner {
     /// Chunk ranges, sorted by address. `skip` tells mappings not to search
-    /// (the Java heap, the code cache, arena heaps, thread stacks).
+    /// (the Java heap, the code cache, arena heaps, thread stacks);
+    /// `search_pages` bounds the pages examined one by one
+    /// ([`CHUNK_SEARCH_PAGES`] for a periodic sample).
     pub fn scan(
         &mut self,
         mappings: &[crate::procfs::Mapping],
         skip: impl Fn(&crate::procfs::Mapping) -> bool,
+        search_pages: u64,
     ) -> Vec<std::ops::Range<u64>> {
         const IS_MMAPPED: u64 = 2;
         const PAGE: u64 = 4096;
@@ -371,6 +377,7 @@ impl ChunkScanner {
             return Vec::new();
         };
         let mut misses = 0;
+        let mut window = ResidentWindow::default();
         // Largest resident mappings first: the search budget goes where the
         // memory is.
         let mut candidates: Vec<&crate::procfs::Mapping> = mappings
@@ -385,7 +392,17 @@ impl ChunkScanner {
                 .progress
                 .remove(&(m.start, m.end))
                 .unwrap_or((m.start, Vec::new()));
-            while a + 16 <= m.end && misses < CHUNK_SEARCH_PAGES {
+            while a + 16 <= m.end && misses < search_pages {
+                // A page never written holds no header, and reading it
+                // would map the zero page there.
+                match window.resident(a, m.end) {
+                    Some(true) => {}
+                    Some(false) => {
+                        a += PAGE;
+                        continue;
+                    }
+                    None => break,
+                }
                 let Some([prev_size, size]) = mem.words::<2>(a) else {
                     break;
                 };
@@ -410,6 +427,33 @@ impl ChunkScanner {
         self.progress = progress;
         chunks.sort_unstable_by_key(|c| c.start);
         chunks
+    }
+}
+
+/// Residency of the pages ahead of a scan, asked of the kernel 16 MiB at
+/// a time.
+#[derive(Default)]
+struct ResidentWindow {
+    start: u64,
+    flags: Vec<u8>,
+}
+
+impl ResidentWindow {
+    /// Whether the page at `addr` (page-aligned, below `end`, the end of
+    /// its mapping) is resident; `None` if the kernel cannot say (unmapped).
+    fn resident(&mut self, addr: u64, end: u64) -> Option<bool> {
+        const PAGE: u64 = 4096;
+        const PAGES: u64 = 4096;
+        let inside = addr >= self.start && addr < self.start + self.flags.len() as u64 * PAGE;
+        if !inside {
+            self.start = addr;
+            let to = end.min(addr + PAGES * PAGE);
+            if !crate::procfs::resident_pages(addr..to, &mut self.flags) {
+                self.flags.clear();
+                return None;
+            }
+        }
+        Some(self.flags[((addr - self.start) / PAGE) as usize] != 0)
     }
 }
 

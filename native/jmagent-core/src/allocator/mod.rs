@@ -49,7 +49,10 @@ mod jemalloc;
 mod mimalloc;
 mod tcmalloc;
 
-pub use glibc::{glibc_arena_heaps, parse_malloc_info_arenas, ChunkScanner, GLIBC_HEAP_MAX_SIZE};
+pub use glibc::{
+    glibc_arena_heaps, parse_malloc_info_arenas, ChunkScanner, CHUNK_SEARCH_PAGES,
+    GLIBC_HEAP_MAX_SIZE,
+};
 
 /// Where an allocator's memory lives, which decides how the ledger checks
 /// its figures against what is resident.

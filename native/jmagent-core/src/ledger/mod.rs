@@ -122,11 +122,11 @@ pub struct Inputs<'a> {
     pub jvm: Option<&'a JvmSnapshot>,
     pub nmt: Option<&'a NmtSummary>,
     pub allocator: Option<(AllocatorKind, &'a AllocatorStats)>,
-    /// Measures the resident bytes of a page-aligned range of this process
-    /// ([`crate::procfs::resident_in`]), for a known area that covers only
-    /// part of a mapping; without it, residency is taken as even across
-    /// the mapping.
-    pub residency: Option<fn(Range<u64>) -> Option<u64>>,
+    /// Resident bytes of a part of a mapping of this process
+    /// ([`crate::procfs::Residency::resident_in`]), for a known area that
+    /// covers only part of a mapping; without it, residency is taken as
+    /// even across the mapping.
+    pub residency: Option<&'a crate::procfs::Residency>,
 }
 
 /// The breakdown of one sample.

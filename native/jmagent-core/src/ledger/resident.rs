@@ -1,5 +1,5 @@
-//! What smaps (and `mincore` where areas share a mapping) says about each
-//! anonymous mapping: which known area its resident bytes belong to.
+//! What the mappings' residency (measured in parts where areas share a
+//! mapping) says about each anonymous mapping: which known area its resident bytes belong to.
 
 use std::ops::Range;
 
@@ -23,11 +23,7 @@ fn overlap(a: &Range<u64>, start: u64, end: u64) -> u64 {
 /// mapping, untouched reservations with busy tables), else assuming pages
 /// are resident evenly across the mapping (smaps gives one figure per
 /// mapping).
-fn anon_inside(
-    m: &Mapping,
-    r: &Range<u64>,
-    residency: Option<fn(Range<u64>) -> Option<u64>>,
-) -> u64 {
+fn anon_inside(m: &Mapping, r: &Range<u64>, residency: Option<&crate::procfs::Residency>) -> u64 {
     let size = m.end - m.start;
     let inside = overlap(r, m.start, m.end);
     if size == 0 || inside == 0 {
@@ -38,7 +34,7 @@ fn anon_inside(
     }
     let part = r.start.max(m.start)..r.end.min(m.end);
     residency
-        .and_then(|measure| measure(part))
+        .and_then(|measure| measure.resident_in(part))
         .map(|v| v.min(m.anonymous))
         .unwrap_or((m.anonymous as u128 * inside as u128 / size as u128) as u64)
 }

@@ -1,5 +1,5 @@
-//! `/proc/self/smaps` and `/proc/self/maps`: the process's mappings with
-//! their resident figures, and residency of a range by `mincore`.
+//! `/proc/self/smaps` and `/proc/self/maps`: the process's mappings, with
+//! their resident figures from smaps (or [`super::Residency`]).
 
 use std::path::Path;
 
@@ -7,7 +7,7 @@ use super::{missing, parse_kb, read_into, ProcError};
 
 pub(super) const SMAPS: &str = "/proc/self/smaps";
 
-/// One mapping of /proc/self/smaps.
+/// One mapping of /proc/self/maps or /proc/self/smaps.
 ///
 /// Only the figures the ledger attributes are kept; sizes are in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,37 +237,6 @@ pub fn read_maps() -> Result<Vec<Mapping>, ProcError> {
     parse_maps(&buf)
 }
 
-/// Resident bytes of the page-aligned range `r` of this process, by
-/// `mincore(2)`: one byte per page, read from the page tables of that range
-/// alone. `None` when part of the range is not mapped.
-pub fn resident_in(r: std::ops::Range<u64>) -> Option<u64> {
-    const PAGE: u64 = 4096;
-    let start = r.start / PAGE * PAGE;
-    let len = r.end.checked_sub(start)?.next_multiple_of(PAGE);
-    let mut total = 0u64;
-    let mut vec = vec![0u8; 64 * 1024];
-    // Pieces of 64 Ki pages (256 MiB) keep the vector small.
-    let mut at = start;
-    while at < start + len {
-        let n = ((start + len - at) / PAGE).min(vec.len() as u64);
-        // SAFETY: mincore only reads the page tables of [at, at + n pages)
-        // and writes n bytes into vec, which holds at least n.
-        let rc = unsafe {
-            libc::mincore(
-                at as *mut libc::c_void,
-                (n * PAGE) as usize,
-                vec.as_mut_ptr(),
-            )
-        };
-        if rc != 0 {
-            return None;
-        }
-        total += vec[..n as usize].iter().filter(|&&b| b & 1 != 0).count() as u64 * PAGE;
-        at += n * PAGE;
-    }
-    Some(total)
-}
-
 /// Whether `r` is covered, without gaps, by anonymous mappings of the
 /// sorted `mappings` (reserved or committed alike).
 pub fn covered_by_anonymous(mappings: &[Mapping], r: &std::ops::Range<u64>) -> bool {
@@ -309,35 +278,6 @@ pub fn read_smaps_at(path: &Path, buf: &mut String) -> Result<Vec<Mapping>, Proc
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resident_bytes_of_a_range_by_mincore() {
-        // 64 pages of fresh anonymous memory, 10 of them written.
-        const PAGE: usize = 4096;
-        // SAFETY: a private anonymous mapping of our own, unmapped below.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                64 * PAGE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(p, libc::MAP_FAILED);
-        let a = p as u64;
-        for i in 0..10 {
-            // SAFETY: inside the mapping made above.
-            unsafe { *(p as *mut u8).add(i * 2 * PAGE) = 1 };
-        }
-        assert_eq!(resident_in(a..a + 64 * PAGE as u64), Some(10 * PAGE as u64));
-        assert_eq!(resident_in(a..a + PAGE as u64), Some(PAGE as u64));
-        assert_eq!(resident_in(a + PAGE as u64..a + 2 * PAGE as u64), Some(0));
-        // SAFETY: unmapping what was mapped above; nothing refers to it.
-        unsafe { libc::munmap(p, 64 * PAGE) };
-        assert_eq!(resident_in(a..a + PAGE as u64), None, "unmapped");
-    }
 
     #[test]
     fn maps_lines_and_anonymous_coverage() {

@@ -65,8 +65,10 @@ pub enum ProcError {
 }
 
 mod maps;
+mod residency;
 
 pub use maps::*;
+pub use residency::{resident_pages, Residency, ResidencyStats, MAX_AGE_MS};
 
 const STATUS: &str = "/proc/self/status";
 const SMAPS_ROLLUP: &str = "/proc/self/smaps_rollup";
@@ -333,32 +335,57 @@ pub fn read_smaps_rollup_at(path: &Path) -> Result<SmapsRollup, ProcError> {
     parse_smaps_rollup_named(&buf, &path.display().to_string())
 }
 
-/// Stack pointer of each thread of this process, from
+/// Stack pointers of this process's threads, from
 /// `/proc/self/task/<tid>/syscall`.
 ///
 /// This is how thread stacks are found without cooperation from the
 /// threads: the mapping that contains a thread's SP is its stack. Threads on
 /// a CPU at that moment (`running`) or whose file cannot be read (exited
-/// meanwhile, ptrace restrictions) yield `None`; the calling thread reports
-/// the SP of its own `read`. Sorted by tid; empty if `/proc/self/task` cannot
-/// be listed.
-pub fn thread_stack_pointers() -> Vec<(u32, Option<u64>)> {
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return Vec::new();
-    };
-    let mut buf = String::with_capacity(128);
-    let mut out: Vec<(u32, Option<u64>)> = dir
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let tid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let sp = read_into(&e.path().join("syscall"), &mut buf)
-                .ok()
-                .and_then(|()| parse_syscall_line(&buf));
-            Some((tid, sp))
-        })
-        .collect();
-    out.sort_unstable_by_key(|&(tid, _)| tid);
-    out
+/// meanwhile, ptrace restrictions) are left out and tried again at the next
+/// read; the calling thread reports the SP of its own `read`.
+///
+/// Kept between samples: a thread's stack does not move, so its `syscall`
+/// file (whose read waits for a running thread to leave its CPU) is read
+/// once per new thread, and for every thread again once the kept figures
+/// are older than [`StackPointers::REFRESH`] (a thread id reused by a new
+/// thread).
+#[derive(Debug, Default)]
+pub struct StackPointers {
+    /// (tid, sp), sorted by tid.
+    known: Vec<(u32, u64)>,
+    read_at: Option<std::time::Instant>,
+}
+
+impl StackPointers {
+    pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// (tid, sp) of the threads alive now whose SP could be read, sorted
+    /// by tid.
+    pub fn read(&mut self) -> &[(u32, u64)] {
+        let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+            self.known.clear();
+            return &self.known;
+        };
+        if self.read_at.is_none_or(|t| t.elapsed() >= Self::REFRESH) {
+            self.known.clear();
+            self.read_at = Some(std::time::Instant::now());
+        }
+        let mut buf = String::with_capacity(128);
+        let mut now: Vec<(u32, u64)> = dir
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let tid: u32 = e.file_name().to_str()?.parse().ok()?;
+                if let Ok(i) = self.known.binary_search_by_key(&tid, |&(t, _)| t) {
+                    return Some(self.known[i]);
+                }
+                read_into(&e.path().join("syscall"), &mut buf).ok()?;
+                Some((tid, parse_syscall_line(&buf)?))
+            })
+            .collect();
+        now.sort_unstable_by_key(|&(tid, _)| tid);
+        self.known = now;
+        &self.known
+    }
 }
 
 /// The stack pointer in one `/proc/<pid>/task/<tid>/syscall` line.
@@ -737,9 +764,9 @@ mod tests {
         });
         let (tid, local) = rx.recv().unwrap();
         let mut found = None;
+        let mut stacks = StackPointers::default();
         for _ in 0..200 {
-            let sps = thread_stack_pointers();
-            if let Some(&(_, Some(sp))) = sps.iter().find(|(t, _)| *t == tid) {
+            if let Some(&(_, sp)) = stacks.read().iter().find(|(t, _)| *t == tid) {
                 found = Some(sp);
                 break;
             }
@@ -763,8 +790,17 @@ mod tests {
         // The caller itself is running, so it has no stack pointer to report.
         // SAFETY: gettid has no preconditions.
         let me = unsafe { libc::gettid() } as u32;
-        let mine = thread_stack_pointers().into_iter().find(|(t, _)| *t == me);
+        let mine = StackPointers::default()
+            .read()
+            .iter()
+            .find(|(t, _)| *t == me)
+            .copied();
         println!("calling thread {me}: {mine:?}");
+        // Kept: the thread that ended is gone at the next read.
+        assert!(
+            !stacks.read().iter().any(|(t, _)| *t == tid),
+            "ended thread still listed"
+        );
     }
 
     #[test]

@@ -167,6 +167,8 @@ fn glibc() -> AllocatorReport {
             raw: vec![("system".into(), 230 * MIB), ("max".into(), 240 * MIB)],
         },
         fragmentation: 0.198_765_4,
+        age_ms: 4_200,
+        read_micros: 41_500,
     }
 }
 
@@ -252,6 +254,11 @@ fn full() -> Report {
         since_previous_ms: Some(10_003),
         changes: full_changes(),
         sample_micros: 12_345,
+        residency: crate::procfs::ResidencyStats {
+            measured_bytes: 1024 * MIB,
+            earlier_bytes: 700 * MIB,
+            max_age_ms: 7_250,
+        },
         errors: vec![
             "smaps: permission denied".into(),
             "a \"quoted\" note".into(),
@@ -359,6 +366,7 @@ fn bare() -> Report {
     r.since_previous_ms = None;
     r.changes.clear();
     r.sample_micros = 7;
+    r.residency = crate::procfs::ResidencyStats::default();
     r.diagnosis = None;
     r.auto_trim = None;
     r

@@ -44,6 +44,11 @@ pub fn json_value(r: &Report) -> Value {
         "nmt": r.nmt.as_ref().map(nmt),
         "since_previous_ms": r.since_previous_ms,
         "sample_micros": r.sample_micros,
+        "residency": {
+            "measured_bytes": r.residency.measured_bytes,
+            "earlier_bytes": r.residency.earlier_bytes,
+            "max_age_ms": r.residency.max_age_ms,
+        },
         "auto_trim": auto_trim(r),
         "diagnosis": r.diagnosis.as_ref().map(diagnosis),
         "errors": r.errors,
@@ -117,6 +122,8 @@ fn allocator(a: &AllocatorReport, l: &Ledger) -> Value {
         "fragmentation": round4(a.fragmentation),
         "arenas": a.stats.arenas,
         "free_chunks": a.stats.free_chunks,
+        "age_ms": a.age_ms,
+        "read_micros": a.read_micros,
         "raw": raw,
     })
 }

@@ -21,6 +21,7 @@ pub fn text(r: &Report, scale: Scale) -> String {
     jvm_line(&mut out, r, scale);
     nmt_line(&mut out, r, scale);
     trim_line(&mut out, r, scale);
+    freshness_line(&mut out, r, scale);
     if let Some(d) = &r.diagnosis {
         diagnosis(&mut out, d, scale);
     }
@@ -47,6 +48,22 @@ fn header(out: &mut String, r: &Report) {
             ""
         },
         r.sample_micros as f64 / 1000.0
+    );
+}
+
+/// Which figures come from earlier samples, and how old they are: only
+/// when some do.
+fn freshness_line(out: &mut String, r: &Report, scale: Scale) {
+    let res = &r.residency;
+    if res.earlier_bytes == 0 {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "residency: {} of the resident bytes above as measured up to {:.1} s ago ({} of address space re-measured now)",
+        size(res.earlier_bytes, scale),
+        res.max_age_ms as f64 / 1000.0,
+        size(res.measured_bytes, scale)
     );
 }
 
@@ -114,6 +131,15 @@ fn allocator_line(out: &mut String, r: &Report, scale: Scale) {
     );
     if let Some(n) = a.stats.arenas {
         let _ = write!(out, ", {n} arenas");
+    }
+    if a.age_ms > 0 {
+        let _ = write!(
+            out,
+            "; statistics {:.1} s old (reading them took {:.1} ms, so they are read at most {:.0}% of the time)",
+            a.age_ms as f64 / 1000.0,
+            a.read_micros as f64 / 1000.0,
+            crate::report::STATS_DUTY * 100.0
+        );
     }
     out.push('\n');
 }
