@@ -8,9 +8,13 @@ appended to files there and `table` prints them at the end:
     main.py startup                             main.py startup-split RUNS JAVA AGENT CP
     main.py exit-sample < hello-*.json          main.py sample-cost LABEL COUNT TARGET_MS|'' -- COMMAND...
     main.py malloc-walk THREADS BLOCKS          main.py own-memory JAVA AGENT CP SAMPLES JMCMD|''
-    main.py own-memory-why JAVA JCMD AGENT CP   main.py own-memory-jit JAVA AGENT CP SAMPLES
+    main.py own-memory-why JAVA JCMD AGENT CP SAMPLES JMCMD|''
+    main.py own-memory-jit JAVA AGENT CP SAMPLES
     main.py throughput                          main.py clients JMCMD_RSS_KIB,... JCMD_RSS_KIB,...
     main.py trim SECONDS JAVA AGENT CP          main.py table
+    main.py tomcat PAIRS SECONDS JAVA AGENT
+    main.py malloc-latency ROUNDS SECONDS INTERVAL THREADS BLOCKS JAVA AGENT CP TESTLIB
+    (sample-cost takes OPTION=VALUE arguments before '--': see fig2_sample_cost.sample_cost)
 
 The figure functions that start JVMs read JAVA, AGENT, CP (and JCMD) from
 sys.argv at the positions above.
@@ -23,6 +27,8 @@ from fig3_own_memory import own_memory, own_memory_jit, own_memory_why
 from fig4_throughput import throughput
 from fig5_clients import clients
 from fig6_trim import trim
+from fig7_tomcat import tomcat
+from fig8_malloc_latency import malloc_latency
 from results import note, row, table
 
 if __name__ == "__main__":
@@ -46,13 +52,17 @@ if __name__ == "__main__":
     elif cmd == "own-memory-jit":
         own_memory_jit(int(sys.argv[5]))
     elif cmd == "own-memory-why":
-        own_memory_why()
+        own_memory_why(int(sys.argv[6]), sys.argv[7])
     elif cmd == "throughput":
         throughput()
     elif cmd == "clients":
         clients(sys.argv[2], sys.argv[3])
     elif cmd == "trim":
         trim(int(sys.argv[2]))
+    elif cmd == "tomcat":
+        tomcat(int(sys.argv[2]), int(sys.argv[3]))
+    elif cmd == "malloc-latency":
+        malloc_latency(int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
     elif cmd == "table":
         table()
     else:

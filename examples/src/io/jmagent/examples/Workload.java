@@ -1,5 +1,6 @@
 package io.jmagent.examples;
 
+import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -9,7 +10,7 @@ import java.util.List;
  * checked against it.
  *
  * <pre>
- * java io.jmagent.examples.Workload [direct=MiB] [jni=MiB] [churn=MiB] [threads=N] [seconds=S]
+ * java io.jmagent.examples.Workload [direct=MiB] [jni=MiB] [churn=MiB] [threads=N] [seconds=S] [mbeanserver=true]
  * </pre>
  *
  * direct: holds that many MiB of direct ByteBuffers (1 MiB each).
@@ -20,6 +21,8 @@ import java.util.List;
  * threads: starts N parked threads.
  * seconds: how long to hold everything before exiting (default 3); nothing
  *         is freed before exit, so every periodic report sees it all.
+ * mbeanserver: true creates the platform MBean server at start (as an
+ *         application using JMX does); default false.
  * Prints "ready" once everything is allocated.
  */
 public final class Workload {
@@ -33,6 +36,7 @@ public final class Workload {
         long churnMiB = 0;
         int threads = 0;
         double seconds = 3;
+        boolean mbeanServer = false;
         for (String arg : args) {
             String[] kv = arg.split("=", 2);
             if (kv.length != 2) {
@@ -44,8 +48,12 @@ public final class Workload {
                 case "churn": churnMiB = Long.parseLong(kv[1]); break;
                 case "threads": threads = Integer.parseInt(kv[1]); break;
                 case "seconds": seconds = Double.parseDouble(kv[1]); break;
+                case "mbeanserver": mbeanServer = Boolean.parseBoolean(kv[1]); break;
                 default: throw new IllegalArgumentException("unknown argument " + kv[0]);
             }
+        }
+        if (mbeanServer) {
+            ManagementFactory.getPlatformMBeanServer();
         }
         List<ByteBuffer> buffers = new ArrayList<>();
         for (long i = 0; i < directMiB; i++) {

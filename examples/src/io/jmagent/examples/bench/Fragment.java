@@ -26,6 +26,20 @@ public final class Fragment {
         long[] a = Malloc.args(argv, new String[] {"threads", "blocks", "seconds"}, new long[] {16, 16000, 30});
         int threads = (int) a[0];
         int blocks = (int) a[1];
+        long[][] kept = fragment(threads, blocks);
+        long freed = (long) threads * ((blocks + 1) / 2);
+        System.out.println("ready " + System.currentTimeMillis() + " freed=" + freed);
+        System.out.flush();
+        Thread.sleep(a[2] * 1000);
+        System.out.println("done " + kept.length);
+    }
+
+    /**
+     * Fragments the heap as described above: returns, per thread, the blocks
+     * still in use (the caller holds them as long as the fragmentation
+     * should last). Also used by {@link MallocLatency}.
+     */
+    static long[][] fragment(int threads, int blocks) throws InterruptedException {
         long[][] kept = new long[threads][];
         CountDownLatch done = new CountDownLatch(threads);
         for (int t = 0; t < threads; t++) {
@@ -50,10 +64,6 @@ public final class Fragment {
             thread.start();
         }
         done.await();
-        long freed = (long) threads * ((blocks + 1) / 2);
-        System.out.println("ready " + System.currentTimeMillis() + " freed=" + freed);
-        System.out.flush();
-        Thread.sleep(a[2] * 1000);
-        System.out.println("done " + kept.length);
+        return kept;
     }
 }
