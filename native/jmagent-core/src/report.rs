@@ -254,6 +254,16 @@ pub struct CollectorState {
     allocator: StatsBudget,
 }
 
+impl CollectorState {
+    /// Forgets what was kept from earlier samples about the allocator's
+    /// memory: after a trim, its statistics and the residency of its
+    /// mappings are out of date, so the next sample measures them anew.
+    pub fn forget_kept_figures(&mut self) {
+        self.allocator = StatsBudget::default();
+        self.residency.forget();
+    }
+}
+
 /// Collects the process-level sources (procfs, cgroup, allocator), parses
 /// NMT out of the JVM snapshot, and builds the ledger. `started` is when the
 /// caller began sampling, so the JVM part counts in `sample_micros`.
@@ -415,6 +425,7 @@ fn malloc_ranges(
         let overlaps = |r: &std::ops::Range<u64>| r.start < m.end && m.start < r.end;
         ranges.heap.as_ref().is_some_and(overlaps)
             || ranges.code_cache.as_ref().is_some_and(overlaps)
+            || ranges.gc.iter().any(|g| overlaps(&g.range))
             || heaps.iter().any(overlaps)
             || m.path.starts_with("[stack")
             || p.stack_pointers.iter().any(|&sp| m.contains(sp))

@@ -12,7 +12,7 @@
 //! Each sample measures mappings that are new or changed (a mapping that
 //! grew at its end keeps the counts of its unchanged chunks), then
 //! re-measures the least recently measured chunks within a budget of
-//! max(1 GiB, all measured address space × time since the previous sample /
+//! max(128 MiB, all measured address space × time since the previous sample /
 //! 30 s). So frequent samples cost the same whatever the RSS, and no figure
 //! is older than about 30 s (with samples further apart than that, every
 //! sample measures everything). [`ResidencyStats`] says how much of a
@@ -34,8 +34,8 @@ const MINCORE_PAGES: u64 = 32 * 1024;
 /// Pages one `pagemap` read covers (8 bytes each: a 32 KiB buffer).
 const PAGEMAP_PAGES: u64 = 4 * 1024;
 
-/// The least a sample re-measures, in pages: 1 GiB of address space.
-const MIN_BUDGET_PAGES: u64 = (1 << 30) / PAGE;
+/// The least a sample re-measures, in pages: 128 MiB of address space.
+const MIN_BUDGET_PAGES: u64 = (128 << 20) / PAGE;
 /// Every chunk is re-measured at least this often (while samples come).
 pub const MAX_AGE_MS: u64 = 30_000;
 /// A chunk's timestamp before its first measurement.
@@ -117,6 +117,14 @@ impl Entry {
         e
     }
 
+    /// Whether its counts can change while it keeps its permissions: not
+    /// for a read-only private file mapping, whose copy-on-write pages
+    /// were all made before it lost write access (relocated library
+    /// data), so it is measured once, when it appears.
+    fn can_change(&self) -> bool {
+        self.kind != Kind::FilePrivate || self.perms[1] == b'w'
+    }
+
     fn resident_bytes(&self) -> u64 {
         self.pages.iter().map(|&p| u64::from(p)).sum::<u64>() * PAGE
     }
@@ -174,7 +182,12 @@ impl Residency {
                 }
             }
         }
-        let total: u64 = self.entries.iter().map(|e| (e.end - e.start) / PAGE).sum();
+        let total: u64 = self
+            .entries
+            .iter()
+            .filter(|e| e.can_change())
+            .map(|e| (e.end - e.start) / PAGE)
+            .sum();
         let elapsed = self.last_ms.map_or(MAX_AGE_MS, |l| now.saturating_sub(l));
         let budget = (total as u128 * elapsed.min(MAX_AGE_MS) as u128 / MAX_AGE_MS as u128) as u64;
         self.last_ms = Some(now);
@@ -182,6 +195,13 @@ impl Residency {
         let measured = measured + self.round(budget, now);
         self.apply(mappings);
         self.stats(now, measured)
+    }
+
+    /// Forgets every kept count: the next [`Residency::fill`] measures all.
+    pub fn forget(&mut self) {
+        for e in &mut self.entries {
+            e.at.fill(NEVER);
+        }
     }
 
     /// Replaces the entries by one per measurable mapping of `mappings`,
@@ -207,18 +227,22 @@ impl Residency {
         let cursor = self.cursor;
         for after_cursor in [true, false] {
             for e in 0..self.entries.len() {
+                if !self.entries[e].can_change() {
+                    continue;
+                }
                 for c in 0..self.entries[e].at.len() {
                     let start = self.entries[e].chunk(c).start;
                     if (start >= cursor) != after_cursor {
+                        continue;
+                    }
+                    if self.entries[e].at[c] == now {
                         continue;
                     }
                     if spent >= budget {
                         self.cursor = start;
                         return spent;
                     }
-                    if self.entries[e].at[c] != now {
-                        spent += self.measure(e, c, now);
-                    }
+                    spent += self.measure(e, c, now);
                 }
             }
         }
@@ -298,7 +322,7 @@ impl Residency {
             measured_bytes: measured_pages * PAGE,
             ..ResidencyStats::default()
         };
-        for e in &self.entries {
+        for e in self.entries.iter().filter(|e| e.can_change()) {
             for (&at, &pages) in e.at.iter().zip(&e.pages) {
                 let age = now.saturating_sub(at);
                 if age > 0 {
@@ -507,6 +531,66 @@ mod tests {
     }
 
     #[test]
+    fn copy_on_write_pages_of_a_private_file_mapping_are_counted_once_read_only() {
+        use std::io::Write;
+        let path = std::env::temp_dir().join(format!("jmagent-cow-{}", std::process::id()));
+        let mut f = File::create(&path).unwrap();
+        f.write_all(&vec![7u8; 8 * PAGE as usize]).unwrap();
+        drop(f);
+        let f = File::open(&path).unwrap();
+        let len = 8 * PAGE as usize;
+        // SAFETY: a private mapping of our own file, unmapped below.
+        let p = unsafe {
+            use std::os::fd::AsRawFd;
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        let p = p as *mut u8;
+        // Read every page (page cache, not copied), write three (copied).
+        for i in 0..8 {
+            // SAFETY: inside the mapping.
+            unsafe { std::ptr::read_volatile(p.add(i * PAGE as usize)) };
+        }
+        for i in [1, 4, 6] {
+            // SAFETY: inside the writable private mapping.
+            unsafe { *p.add(i * PAGE as usize) = 1 };
+        }
+        // SAFETY: our mapping; it becomes read-only, as relocated data does.
+        assert_eq!(unsafe { libc::mprotect(p.cast(), len, libc::PROT_READ) }, 0);
+        let m = Mapping {
+            start: p as u64,
+            end: p as u64 + len as u64,
+            perms: *b"r--p",
+            offset: 0,
+            inode: 1,
+            path: path.display().to_string(),
+            rss: 0,
+            anonymous: 0,
+            swap: 0,
+            pss: 0,
+        };
+        let mut res = Residency::default();
+        let mut maps = vec![m];
+        let s = res.fill(&mut maps);
+        assert_eq!(maps[0].anonymous, 3 * PAGE, "the written pages only");
+        assert_eq!(s.measured_bytes, len as u64);
+        // Read-only: not measured again, and never old.
+        let s = res.fill(&mut maps);
+        assert_eq!((s.measured_bytes, s.max_age_ms), (0, 0));
+        assert_eq!(maps[0].anonymous, 3 * PAGE);
+        // SAFETY: unmapping what was mapped above.
+        unsafe { libc::munmap(p.cast(), len) };
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
     fn reserved_memory_is_not_measured() {
         let a = Anon::new(16);
         a.touch(0);
@@ -519,15 +603,17 @@ mod tests {
 
     #[test]
     fn big_mappings_are_measured_within_the_budget_and_ages_are_stated() {
-        // 1.5 GiB of address space, 11 pages written, one of them past the
-        // first GiB: the first sample measures it all, the next one (right
-        // after) the budget's 1 GiB, the one after that the rest.
-        const GIB_PAGES: usize = 256 * 1024;
+        // 1.5 × the least budget of address space, 11 pages written, one
+        // of them past the first budget's worth: the first sample measures
+        // it all, the next one (right after) the least budget, the one
+        // after that the rest.
+        const GIB_PAGES: usize = MIN_BUDGET_PAGES as usize;
         let a = Anon::new(GIB_PAGES * 3 / 2);
         for p in 0..10 {
             a.touch(p * 1000);
         }
         a.touch(GIB_PAGES + 100);
+        assert!(10 * 1000 < GIB_PAGES);
         let mut res = Residency::default();
         let mut maps = vec![a.mapping()];
         res.fill(&mut maps);
@@ -537,11 +623,29 @@ mod tests {
         let s = res.fill(&mut maps);
         assert_eq!(s.measured_bytes, MIN_BUDGET_PAGES * PAGE, "the budget");
         assert!(s.max_age_ms >= 5, "{s:?}");
-        assert_eq!(s.earlier_bytes, PAGE, "the page past the first GiB");
-        // The last chunk is past the first GiB: not seen yet.
+        assert_eq!(s.earlier_bytes, PAGE, "the page past the first budget");
+        // The last chunk is past the first budget: not seen yet.
         assert_eq!(maps[0].anonymous, 11 * PAGE);
         std::thread::sleep(std::time::Duration::from_millis(5));
-        res.fill(&mut maps);
-        assert_eq!(maps[0].anonymous, 12 * PAGE, "the round reached it");
+        let s3 = res.fill(&mut maps);
+        let nz: Vec<(usize, u16, u64)> = res.entries[0]
+            .pages
+            .iter()
+            .enumerate()
+            .filter(|(_, &p)| p > 0)
+            .map(|(i, &p)| (i, p, res.entries[0].at[i]))
+            .collect();
+        assert_eq!(
+            maps[0].anonymous,
+            12 * PAGE,
+            "the round reached it {s3:?} {nz:?} cursor {:x} start {:x}",
+            res.cursor,
+            res.entries[0].start
+        );
+        // After `forget` (a trim), everything is measured again at once.
+        res.forget();
+        let s = res.fill(&mut maps);
+        assert_eq!(s.measured_bytes, a.range().end - a.range().start);
+        assert_eq!(s.max_age_ms, 0);
     }
 }
