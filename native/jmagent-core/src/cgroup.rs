@@ -86,11 +86,47 @@ pub const UNLIMITED_ABOVE: u64 = 1 << 62;
 /// controller applies to it (no cgroup support, controller disabled or not
 /// mounted, or the process sits in the v2 root cgroup, which has no limit).
 pub fn read_self() -> Result<Option<ContainerMemory>, CgroupError> {
+    Ok(read_self_with_source()?.map(|(m, _)| m))
+}
+
+/// [`read_self`], and the file its `usage` was read from.
+fn read_self_with_source() -> Result<Option<(ContainerMemory, PathBuf)>, CgroupError> {
     let Some(cgroup) = read_optional(Path::new("/proc/self/cgroup"))? else {
         return Ok(None);
     };
     let mountinfo = read_optional(Path::new("/proc/self/mountinfo"))?.unwrap_or_default();
-    read_from(Path::new("/"), &cgroup, &mountinfo)
+    read_from_with_source(Path::new("/"), &cgroup, &mountinfo)
+}
+
+/// The memory cgroup of this process, found again every
+/// [`CgroupWatch::RESOLVE_EVERY`] (the process may be moved, a limit
+/// changed); in between, only its usage is read, from the file found.
+#[derive(Debug, Default)]
+pub struct CgroupWatch {
+    found: Option<(Option<(ContainerMemory, PathBuf)>, std::time::Instant)>,
+}
+
+impl CgroupWatch {
+    pub const RESOLVE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// As [`read_self`], at the cost of one file read between resolutions.
+    pub fn read(&mut self) -> Result<Option<ContainerMemory>, CgroupError> {
+        if let Some((found, at)) = &mut self.found {
+            if at.elapsed() < Self::RESOLVE_EVERY {
+                let Some((memory, usage_file)) = found else {
+                    return Ok(None);
+                };
+                if let Some(usage) = read_usage(usage_file)? {
+                    memory.usage = usage;
+                    return Ok(Some(memory.clone()));
+                }
+            }
+        }
+        let found = read_self_with_source()?;
+        let memory = found.as_ref().map(|(m, _)| m.clone());
+        self.found = Some((found, std::time::Instant::now()));
+        Ok(memory)
+    }
 }
 
 /// Like [`read_self`], with the texts of `/proc/self/cgroup` and
@@ -101,6 +137,14 @@ pub fn read_from(
     proc_self_cgroup: &str,
     mountinfo: &str,
 ) -> Result<Option<ContainerMemory>, CgroupError> {
+    Ok(read_from_with_source(root, proc_self_cgroup, mountinfo)?.map(|(m, _)| m))
+}
+
+fn read_from_with_source(
+    root: &Path,
+    proc_self_cgroup: &str,
+    mountinfo: &str,
+) -> Result<Option<(ContainerMemory, PathBuf)>, CgroupError> {
     let mut v1_path = None;
     let mut v2_path = None;
     for line in proc_self_cgroup.lines() {
@@ -274,12 +318,12 @@ fn read_hierarchy(
     version: CgroupVersion,
     mount: &CgroupMount,
     cgroup_path: &str,
-) -> Result<Option<ContainerMemory>, CgroupError> {
+) -> Result<Option<(ContainerMemory, PathBuf)>, CgroupError> {
     let mount_dir = under(root, &mount.mount_point);
     let own_dir = own_cgroup_dir(&mount_dir, &mount.root, cgroup_path);
     let (limit_file, usage_file) = memory_files(version);
     let walk = walk_up_to_mount(&own_dir, &mount_dir, limit_file, usage_file)?;
-    let Some(own_usage) = walk.own_usage else {
+    let Some((own_usage, own_file)) = walk.own_usage else {
         log::debug!("no {usage_file} from {} up", own_dir.display());
         return Ok(None);
     };
@@ -289,18 +333,21 @@ fn read_hierarchy(
     // the limit inherited from unseen ancestors (what the JDK reads too).
     if version == CgroupVersion::V1 {
         if let Some(h) = v1_hierarchical_limit(&own_dir)? {
-            if h <= UNLIMITED_ABOVE && best.is_none_or(|(b, _)| h < b) {
+            if h <= UNLIMITED_ABOVE && best.as_ref().is_none_or(|(b, _)| h < *b) {
                 best = Some((h, None));
             }
         }
     }
 
-    Ok(Some(ContainerMemory {
+    let limit = best.as_ref().map(|(l, _)| *l);
+    let (usage, file) = best.and_then(|(_, u)| u).unwrap_or((own_usage, own_file));
+    let memory = ContainerMemory {
         version,
-        limit: best.map(|(l, _)| l),
-        usage: best.and_then(|(_, u)| u).unwrap_or(own_usage),
+        limit,
+        usage,
         path: cgroup_path.to_owned(),
-    }))
+    };
+    Ok(Some((memory, file)))
 }
 
 /// The directory of this process's cgroup below `mount_dir`.
@@ -337,11 +384,12 @@ fn memory_files(version: CgroupVersion) -> (&'static str, &'static str) {
 
 /// What [`walk_up_to_mount`] found.
 struct Walk {
-    /// Usage of the lowest cgroup on the way that has a usage file.
-    own_usage: Option<u64>,
+    /// Usage of the lowest cgroup on the way that has a usage file, and
+    /// that file.
+    own_usage: Option<(u64, PathBuf)>,
     /// The smallest limit on the way, with the usage of the cgroup that sets
-    /// it (`None` if that cgroup has no usage file).
-    tightest: Option<(u64, Option<u64>)>,
+    /// it and its file (`None` if that cgroup has no usage file).
+    tightest: Option<(u64, Option<(u64, PathBuf)>)>,
 }
 
 /// Reads usage and limit of `own_dir` and of each ancestor up to `mount_dir`.
@@ -362,14 +410,15 @@ fn walk_up_to_mount(
     };
     let mut dir = own_dir;
     loop {
-        let usage = read_usage(&dir.join(usage_file))?;
+        let file = dir.join(usage_file);
+        let usage = read_usage(&file)?.map(|u| (u, file));
         // In v2 a cgroup without the controller enabled has no memory files
         // and is charged to the nearest ancestor that has them.
         if walk.own_usage.is_none() {
-            walk.own_usage = usage;
+            walk.own_usage = usage.clone();
         }
         if let Some(Some(limit)) = read_limit(&dir.join(limit_file))? {
-            if walk.tightest.is_none_or(|(b, _)| limit <= b) {
+            if walk.tightest.as_ref().is_none_or(|(b, _)| limit <= *b) {
                 walk.tightest = Some((limit, usage));
             }
         }
@@ -723,6 +772,25 @@ mod tests {
             path: "/".into(),
         };
         assert_eq!(m.headroom(), Some(0));
+    }
+
+    #[test]
+    fn watch_reads_what_read_self_reads_then_only_the_usage() {
+        let mut watch = CgroupWatch::default();
+        let first = watch.read().expect("first read");
+        let again = watch.read().expect("second read");
+        let direct = read_self().expect("read_self");
+        match (&first, &again, &direct) {
+            (Some(a), Some(b), Some(d)) => {
+                for m in [b, d] {
+                    assert_eq!((m.version, m.limit, &m.path), (a.version, a.limit, &a.path));
+                    // Other tests allocate meanwhile: 256 MiB of slack.
+                    assert!(m.usage.abs_diff(a.usage) < 256 << 20, "{a:?} vs {m:?}");
+                }
+            }
+            (None, None, None) => println!("no memory cgroup here"),
+            other => panic!("disagree: {other:?}"),
+        }
     }
 
     #[test]

@@ -251,6 +251,7 @@ pub struct CollectorState {
     chunks: allocator::ChunkScanner,
     residency: procfs::Residency,
     stacks: procfs::StackPointers,
+    cgroup: cgroup::CgroupWatch,
     allocator: StatsBudget,
 }
 
@@ -386,7 +387,7 @@ fn read_process(
     phase.mark("residency");
     let stack_pointers = state.stacks.read().iter().map(|&(_, sp)| sp).collect();
     phase.mark("stacks");
-    let container = cgroup::read_self().unwrap_or_else(|e| {
+    let container = state.cgroup.read().unwrap_or_else(|e| {
         note(e.to_string());
         None
     });
