@@ -1,5 +1,11 @@
-//! The JVM's own figures (MXBeans, VM options), as read by the embedded Java
-//! class `io.jmagent.Probe`.
+//! The JVM's own figures (memory pools, buffer pools, threads, VM options).
+//!
+//! Two sources fill a [`JvmSnapshot`]: the agent's native reader (HotSpot's
+//! performance counters through [`JvmSnapshot::from_counters`], the code
+//! heaps and VM options from VMStructs, buffer pools from static fields
+//! read through JNI), which creates no Java object, and, as its fallback,
+//! the embedded Java class `io.jmagent.Probe` (MXBeans), parsed by
+//! [`JvmSnapshot::parse`]. Pools carry the MXBeans' names either way.
 //!
 //! The probe returns plain text so that one JNI call carries everything and no
 //! Java object crosses into native code. Records are one per line, fields
@@ -18,6 +24,9 @@
 //! | `nmt` | no fields: the rest of the text is the NMT summary |
 //!
 //! Unknown records are ignored so that an older agent reads a newer probe.
+
+use crate::ledger::Collector;
+use crate::perfdata::PerfData;
 
 /// Heap or non-heap, as `MemoryType` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,11 +177,17 @@ impl JvmSnapshot {
                 _ => {}
             }
         }
-        s.max_direct_memory = match max_direct_option {
-            Some(0) | None => runtime_max,
+        s.set_max_direct_memory(max_direct_option, runtime_max);
+        Ok(s)
+    }
+
+    /// Sets [`Self::max_direct_memory`] from the `MaxDirectMemorySize`
+    /// option: 0 (the default) means the maximum heap size.
+    pub fn set_max_direct_memory(&mut self, option: Option<u64>, heap_max: Option<u64>) {
+        self.max_direct_memory = match option {
+            Some(0) | None => heap_max,
             explicit => explicit,
         };
-        Ok(s)
     }
 
     /// Sum of committed bytes of the non-heap pools whose name matches.
@@ -227,6 +242,222 @@ impl JvmSnapshot {
     /// Mapped buffers, including `mapped - 'non-volatile memory'`: (count, used, capacity).
     pub fn mapped_buffers(&self) -> (u64, u64, u64) {
         self.buffer(|n| n.starts_with("mapped"))
+    }
+}
+
+/// A heap space among the performance counters:
+/// `sun.gc.generation.<generation>.space.<space>.*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Space {
+    used: u64,
+    capacity: u64,
+    max: u64,
+}
+
+fn space(p: &PerfData, generation: u32, space: u32) -> Result<Space, String> {
+    let name = |field: &str| format!("sun.gc.generation.{generation}.space.{space}.{field}");
+    let get = |field: &str| {
+        let n = name(field);
+        p.bytes(&n)
+            .ok_or_else(|| format!("no performance counter {n}"))
+    };
+    Ok(Space {
+        used: get("used")?,
+        capacity: get("capacity")?,
+        max: get("maxCapacity")?,
+    })
+}
+
+/// Up to JDK 17, G1 pads every capacity counter by one minimal object
+/// alignment (8 bytes) so that jstat never divides by zero; the MXBeans
+/// report capacities unpadded. G1's "s0" space is a placeholder that is
+/// always empty, so its capacity is exactly the padding (8, or 0 from 21).
+const G1_MAX_PADDING: u64 = 64;
+
+fn heap_pool(name: &str, used: u64, committed: u64, max: Option<u64>) -> MemoryPool {
+    MemoryPool {
+        kind: PoolKind::Heap,
+        name: name.to_string(),
+        used,
+        committed,
+        max,
+    }
+}
+
+/// The heap pools under their MXBean names, and the heap's maximum as
+/// `MemoryMXBean` reports it (the collector's `max_capacity()`).
+fn heap_pools(p: &PerfData, collector: Collector) -> Result<(Vec<MemoryPool>, u64), String> {
+    let pool = heap_pool;
+    Ok(match collector {
+        Collector::Serial | Collector::Parallel => {
+            let (eden, s0, s1, old) = (
+                space(p, 0, 0)?,
+                space(p, 0, 1)?,
+                space(p, 0, 2)?,
+                space(p, 1, 0)?,
+            );
+            // The survivor the MXBean reports is the "from" space, which
+            // holds the survivors between collections (the "to" space is empty).
+            let from = if s1.used > 0 && s0.used == 0 { s1 } else { s0 };
+            let survivor_used = s0.used + s1.used;
+            if collector == Collector::Serial {
+                let pools = vec![
+                    pool("Eden Space", eden.used, eden.capacity, Some(eden.max)),
+                    pool(
+                        "Survivor Space",
+                        survivor_used,
+                        from.capacity,
+                        Some(from.max),
+                    ),
+                    pool("Tenured Gen", old.used, old.capacity, Some(old.max)),
+                ];
+                // DefNew's maximum leaves out one survivor space.
+                (pools, eden.max + from.max + old.max)
+            } else {
+                let young_max = p
+                    .bytes("sun.gc.generation.0.maxCapacity")
+                    .ok_or("no performance counter sun.gc.generation.0.maxCapacity")?;
+                let pools = vec![
+                    pool(
+                        "PS Eden Space",
+                        eden.used,
+                        eden.capacity,
+                        Some(young_max.saturating_sub(s0.capacity + s1.capacity)),
+                    ),
+                    pool(
+                        "PS Survivor Space",
+                        survivor_used,
+                        from.capacity,
+                        Some(from.capacity),
+                    ),
+                    pool("PS Old Gen", old.used, old.capacity, Some(old.max)),
+                ];
+                // ParallelScavengeHeap::max_capacity(): the reserved heap less
+                // the largest survivor, and never less than what is committed.
+                let reserved_less_survivor = young_max + old.max - s0.max.max(s1.max);
+                let committed = eden.capacity + from.capacity + old.capacity;
+                (pools, reserved_less_survivor.max(committed))
+            }
+        }
+        Collector::G1 => {
+            let (eden, survivor, old) = (space(p, 0, 0)?, space(p, 0, 2)?, space(p, 1, 0)?);
+            let padding = space(p, 0, 1)?.capacity;
+            if padding > G1_MAX_PADDING {
+                return Err(format!("G1's placeholder space has {padding} bytes"));
+            }
+            let unpad = |v: u64| v.saturating_sub(padding);
+            let pools = vec![
+                pool("G1 Eden Space", eden.used, unpad(eden.capacity), None),
+                pool(
+                    "G1 Old Gen",
+                    old.used,
+                    unpad(old.capacity),
+                    Some(unpad(old.max)),
+                ),
+                pool(
+                    "G1 Survivor Space",
+                    survivor.used,
+                    unpad(survivor.capacity),
+                    None,
+                ),
+            ];
+            (pools, unpad(old.max))
+        }
+        Collector::Shenandoah => {
+            let heap = space(p, 1, 0)?;
+            (
+                vec![pool("Shenandoah", heap.used, heap.capacity, Some(heap.max))],
+                heap.max,
+            )
+        }
+        Collector::Z => {
+            let heap = space(p, 1, 0)?;
+            (
+                vec![pool("ZHeap", heap.used, heap.capacity, Some(heap.max))],
+                heap.max,
+            )
+        }
+        Collector::ZGenerational => {
+            let (young, old) = (space(p, 0, 0)?, space(p, 1, 0)?);
+            let pools = vec![
+                pool("ZGC Old Generation", old.used, old.capacity, Some(old.max)),
+                pool(
+                    "ZGC Young Generation",
+                    young.used,
+                    young.capacity,
+                    Some(young.max),
+                ),
+            ];
+            (pools, old.max)
+        }
+    })
+}
+
+/// Metaspace and, with compressed class pointers, the class space, from
+/// `sun.gc.metaspace.*` and `sun.gc.compressedclassspace.*`. HotSpot updates
+/// these at the end of every GC only. `Metaspace`'s maximum is left
+/// undefined, as the MXBean does unless `MaxMetaspaceSize` is set.
+fn metaspace_pools(p: &PerfData, class_space: bool) -> Result<Vec<MemoryPool>, String> {
+    let get = |n: &str| {
+        p.bytes(n)
+            .ok_or_else(|| format!("no performance counter {n}"))
+    };
+    let mut pools = vec![MemoryPool {
+        kind: PoolKind::NonHeap,
+        name: "Metaspace".into(),
+        used: get("sun.gc.metaspace.used")?,
+        committed: get("sun.gc.metaspace.capacity")?,
+        max: None,
+    }];
+    if class_space {
+        pools.push(MemoryPool {
+            kind: PoolKind::NonHeap,
+            name: "Compressed Class Space".into(),
+            used: get("sun.gc.compressedclassspace.used")?,
+            committed: get("sun.gc.compressedclassspace.capacity")?,
+            max: Some(get("sun.gc.compressedclassspace.maxCapacity")?),
+        });
+    }
+    Ok(pools)
+}
+
+impl JvmSnapshot {
+    /// The figures HotSpot's performance counters hold: heap pools (under
+    /// the MXBeans' names for `collector`), heap totals, metaspace and
+    /// class space, Java thread counts and the VM's name and version.
+    /// Code heaps, buffer pools and VM options are not among the counters:
+    /// the caller adds them. An error names the first counter missing.
+    pub fn from_counters(
+        p: &PerfData,
+        collector: Collector,
+        class_space: bool,
+    ) -> Result<JvmSnapshot, String> {
+        let (mut pools, heap_max) = heap_pools(p, collector)?;
+        pools.extend(metaspace_pools(p, class_space)?);
+        let heap = pools.iter().filter(|p| p.kind == PoolKind::Heap);
+        let (heap_used, heap_committed) =
+            heap.fold((0, 0), |(u, c), p| (u + p.used, c + p.committed));
+        let count = |n: &str| {
+            p.bytes(n)
+                .ok_or_else(|| format!("no performance counter {n}"))
+        };
+        let text = |n: &str| {
+            p.string(n)
+                .ok_or_else(|| format!("no performance counter {n}"))
+        };
+        Ok(JvmSnapshot {
+            heap_used,
+            heap_committed,
+            heap_max: Some(heap_max),
+            pools,
+            java_threads: count("java.threads.live")?,
+            daemon_threads: count("java.threads.daemon")?,
+            peak_threads: count("java.threads.livePeak")?,
+            vm_name: text("java.property.java.vm.name")?,
+            vm_version: text("java.property.java.vm.version")?,
+            java_version: text("java.property.java.vm.specification.version")?,
+            ..JvmSnapshot::default()
+        })
     }
 }
 
@@ -314,5 +545,233 @@ Total: reserved=7842098KB, committed=479234KB
         let s = JvmSnapshot::parse("pool\tNON_HEAP\tCodeCache\t100\t2000\t50000\n").unwrap();
         assert_eq!(s.code_cache_committed(), 2000);
         assert_eq!(s.code_cache_max(), 50000);
+    }
+    /// `jcmd PerfCounter.print` of a JVM and its MXBeans' figures printed
+    /// just before, for every JDK and collector (captured on this machine:
+    /// JDK 11.0.13, 17.0.21, 21.0.8, 25.0.3, `-Xmx256m`).
+    const COUNTER_FIXTURES: &[(&str, Collector, &str, &str)] = &[
+        (
+            "jdk11-serial",
+            Collector::Serial,
+            include_str!("../tests/fixtures/perfdata/jdk11-serial.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk11-serial.mxbeans.txt"),
+        ),
+        (
+            "jdk11-parallel",
+            Collector::Parallel,
+            include_str!("../tests/fixtures/perfdata/jdk11-parallel.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk11-parallel.mxbeans.txt"),
+        ),
+        (
+            "jdk11-g1",
+            Collector::G1,
+            include_str!("../tests/fixtures/perfdata/jdk11-g1.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk11-g1.mxbeans.txt"),
+        ),
+        (
+            "jdk11-shenandoah",
+            Collector::Shenandoah,
+            include_str!("../tests/fixtures/perfdata/jdk11-shenandoah.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk11-shenandoah.mxbeans.txt"),
+        ),
+        (
+            "jdk11-z",
+            Collector::Z,
+            include_str!("../tests/fixtures/perfdata/jdk11-z.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk11-z.mxbeans.txt"),
+        ),
+        (
+            "jdk17-serial",
+            Collector::Serial,
+            include_str!("../tests/fixtures/perfdata/jdk17-serial.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk17-serial.mxbeans.txt"),
+        ),
+        (
+            "jdk17-parallel",
+            Collector::Parallel,
+            include_str!("../tests/fixtures/perfdata/jdk17-parallel.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk17-parallel.mxbeans.txt"),
+        ),
+        (
+            "jdk17-g1",
+            Collector::G1,
+            include_str!("../tests/fixtures/perfdata/jdk17-g1.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk17-g1.mxbeans.txt"),
+        ),
+        (
+            "jdk17-shenandoah",
+            Collector::Shenandoah,
+            include_str!("../tests/fixtures/perfdata/jdk17-shenandoah.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk17-shenandoah.mxbeans.txt"),
+        ),
+        (
+            "jdk17-z",
+            Collector::Z,
+            include_str!("../tests/fixtures/perfdata/jdk17-z.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk17-z.mxbeans.txt"),
+        ),
+        (
+            "jdk21-serial",
+            Collector::Serial,
+            include_str!("../tests/fixtures/perfdata/jdk21-serial.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk21-serial.mxbeans.txt"),
+        ),
+        (
+            "jdk21-parallel",
+            Collector::Parallel,
+            include_str!("../tests/fixtures/perfdata/jdk21-parallel.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk21-parallel.mxbeans.txt"),
+        ),
+        (
+            "jdk21-g1",
+            Collector::G1,
+            include_str!("../tests/fixtures/perfdata/jdk21-g1.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk21-g1.mxbeans.txt"),
+        ),
+        (
+            "jdk21-shenandoah",
+            Collector::Shenandoah,
+            include_str!("../tests/fixtures/perfdata/jdk21-shenandoah.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk21-shenandoah.mxbeans.txt"),
+        ),
+        (
+            "jdk21-z",
+            Collector::Z,
+            include_str!("../tests/fixtures/perfdata/jdk21-z.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk21-z.mxbeans.txt"),
+        ),
+        (
+            "jdk21-z-generational",
+            Collector::ZGenerational,
+            include_str!("../tests/fixtures/perfdata/jdk21-z-generational.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk21-z-generational.mxbeans.txt"),
+        ),
+        (
+            "jdk25-serial",
+            Collector::Serial,
+            include_str!("../tests/fixtures/perfdata/jdk25-serial.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk25-serial.mxbeans.txt"),
+        ),
+        (
+            "jdk25-parallel",
+            Collector::Parallel,
+            include_str!("../tests/fixtures/perfdata/jdk25-parallel.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk25-parallel.mxbeans.txt"),
+        ),
+        (
+            "jdk25-g1",
+            Collector::G1,
+            include_str!("../tests/fixtures/perfdata/jdk25-g1.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk25-g1.mxbeans.txt"),
+        ),
+        (
+            "jdk25-shenandoah",
+            Collector::Shenandoah,
+            include_str!("../tests/fixtures/perfdata/jdk25-shenandoah.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk25-shenandoah.mxbeans.txt"),
+        ),
+        (
+            "jdk25-z",
+            Collector::ZGenerational,
+            include_str!("../tests/fixtures/perfdata/jdk25-z.txt"),
+            include_str!("../tests/fixtures/perfdata/jdk25-z.mxbeans.txt"),
+        ),
+    ];
+
+    /// The MXBeans' figures of a fixture.
+    struct Beans {
+        /// (name, committed, max)
+        pools: Vec<(String, u64, i64)>,
+        /// (committed, max)
+        heap: (u64, u64),
+        /// (live, daemon, peak)
+        threads: (u64, u64, u64),
+    }
+
+    fn mxbeans(text: &str) -> Beans {
+        let mut b = Beans {
+            pools: Vec::new(),
+            heap: (0, 0),
+            threads: (0, 0, 0),
+        };
+        for line in text.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            let n = |i: usize| f[i].parse::<u64>().unwrap();
+            match f[0] {
+                "pool" => b
+                    .pools
+                    .push((f[2].to_string(), n(4), f[5].parse().unwrap())),
+                "heap" => b.heap = (n(2), n(3)),
+                "threads" => b.threads = (n(1), n(2), n(3)),
+                _ => {}
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn counters_give_the_mxbeans_pools_and_heap_on_every_jdk_and_collector() {
+        for (name, collector, counters, beans) in COUNTER_FIXTURES {
+            let Beans {
+                pools,
+                heap,
+                threads,
+            } = mxbeans(beans);
+            let class_space = pools.iter().any(|p| p.0 == "Compressed Class Space");
+            let p = PerfData::from_jcmd_text(counters);
+            let s = JvmSnapshot::from_counters(&p, *collector, class_space)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            // Every pool the counters give carries an MXBean's name; only
+            // the code heaps (from VMStructs) are left to the caller.
+            let mut ours: Vec<&str> = s.pools.iter().map(|p| p.name.as_str()).collect();
+            let mut theirs: Vec<&str> = pools
+                .iter()
+                .map(|p| p.0.as_str())
+                .filter(|n| !n.starts_with("CodeHeap"))
+                .collect();
+            ours.sort_unstable();
+            theirs.sort_unstable();
+            assert_eq!(ours, theirs, "{name}");
+            // Capacities change only when the collector resizes a space,
+            // and no collection ran between the two captures: exact.
+            assert_eq!(
+                (s.heap_committed, s.heap_max),
+                (heap.0, Some(heap.1)),
+                "{name}: heap committed, max"
+            );
+            // On jdk11-g1 a young collection ran between the two captures
+            // (the survivor holds 1 MiB in the counters, none in the
+            // MXBeans): young regions moved from eden to survivor.
+            let moved = *name == "jdk11-g1";
+            for pool in s
+                .pools
+                .iter()
+                .filter(|p| p.kind == PoolKind::Heap && !moved)
+            {
+                let bean = pools.iter().find(|b| b.0 == pool.name).unwrap();
+                assert_eq!(pool.committed, bean.1, "{name}: {} committed", pool.name);
+            }
+            if class_space {
+                let bean = pools
+                    .iter()
+                    .find(|b| b.0 == "Compressed Class Space")
+                    .unwrap();
+                assert_eq!(s.pools.last().unwrap().max, Some(bean.2 as u64), "{name}");
+            }
+            assert_eq!(
+                (s.java_threads, s.daemon_threads, s.peak_threads),
+                threads,
+                "{name}"
+            );
+            assert!(s.vm_name.contains("OpenJDK"), "{name}: {}", s.vm_name);
+            assert_eq!(s.java_version, name[3..5].to_string(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_missing_counter_is_named() {
+        let p = PerfData::from_jcmd_text("java.threads.live=3\n");
+        let e = JvmSnapshot::from_counters(&p, Collector::Shenandoah, true).unwrap_err();
+        assert_eq!(e, "no performance counter sun.gc.generation.1.space.0.used");
     }
 }

@@ -16,6 +16,8 @@ pub mod jvm;
 pub mod ledger;
 pub mod nmt;
 pub mod options;
+/// HotSpot's performance counters (PerfData), from a file or this process.
+pub mod perfdata;
 pub mod procfs;
 pub mod render;
 pub mod report;

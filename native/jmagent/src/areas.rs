@@ -49,6 +49,11 @@ impl JvmAreas {
         }
     }
 
+    /// HotSpot's self-description, when this JVM exports it.
+    pub fn vm(&self) -> Option<&VmStructs> {
+        self.vm.as_ref()
+    }
+
     /// The ranges for one sample; `metaspace_committed` (from the MXBeans)
     /// decides whether class metadata is walked again.
     pub fn ranges(&self, metaspace_committed: Option<u64>) -> JvmRanges {
@@ -84,7 +89,7 @@ impl JvmAreas {
 }
 
 /// With `JMAGENT_DEBUG_TIMING` set, prints how long a step took to stderr.
-fn debug_timing(what: &str, started: Instant) {
+pub fn debug_timing(what: &str, started: Instant) {
     if std::env::var_os("JMAGENT_DEBUG_TIMING").is_some() {
         eprintln!("jmagent: {what}: {} us", started.elapsed().as_micros());
     }

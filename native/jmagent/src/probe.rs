@@ -1,6 +1,7 @@
 //! The agent's Java side, through JNI: defining the embedded classes,
-//! running the probe (`io.jmagent.Probe.sample`), and asking HotSpot for its
-//! NMT summary.
+//! running the probe (`io.jmagent.Probe.sample`: the fallback of the native
+//! reader, `native_jvm`, when this JVM has no performance counters), and
+//! asking HotSpot for its NMT summary.
 //!
 //! Classes are defined from bytes embedded at build time, in the bootstrap
 //! loader so that any thread finds them; when they already exist (the agent
@@ -179,9 +180,29 @@ pub fn sample(env: &mut Env, classes: &Classes) -> Result<String, String> {
 /// `DiagnosticCommandImpl.executeDiagnosticCommand` directly (JNI ignores
 /// module encapsulation) avoids the platform MBean server, whose creation
 /// would initialise `java.util.logging` before the application does.
+///
+/// `executeDiagnosticCommand` is a native method of `libmanagement_ext`,
+/// which `PlatformMBeanProviderImpl`'s static initialiser loads: the MXBean
+/// probe used to load it by the way; the native reader does not, so it is
+/// initialised here first (once; FindClass initialises the class).
 pub fn nmt_summary(env: &mut Env) -> Result<String, String> {
     if env.exception_check() {
         return Err("an exception is pending on this thread; NMT skipped".into());
+    }
+    static MANAGEMENT_EXT: OnceLock<()> = OnceLock::new();
+    if MANAGEMENT_EXT.get().is_none() {
+        if env
+            .find_class(jni_str!(
+                "com/sun/management/internal/PlatformMBeanProviderImpl"
+            ))
+            .is_err()
+        {
+            return Err(take_exception(
+                env,
+                "NMT needs the jdk.management module (PlatformMBeanProviderImpl)",
+            ));
+        }
+        let _ = MANAGEMENT_EXT.set(());
     }
     let class = match env.find_class(jni_str!(
         "com/sun/management/internal/DiagnosticCommandImpl"

@@ -29,6 +29,10 @@
 //! - metaspace: the addresses of loaded classes' metadata (each class's
 //!   `Klass`, in the class space, and its constant pool, in non-class
 //!   metaspace), walked from `ClassLoaderDataGraph::_head`.
+//!
+//! The agent's native reader of the JVM's figures (`native_jvm`) finds
+//! here the performance counters (`PerfMemory`), the code heaps
+//! (`CodeCache::_heaps`), ZGC's page allocator and the VM options.
 
 use std::ffi::CStr;
 use std::ops::Range;
@@ -66,6 +70,21 @@ const WANTED_TYPES: &[&str] = &[
     "InstanceKlass",
     "ConstantPool",
     "ZGlobalsForVMStructs",
+    // For the JVM's own figures (`native_jvm`): the performance counters'
+    // memory, and the code heaps in their growable array.
+    "PerfMemory",
+    "CodeHeap",
+    "VirtualSpace",
+    "GrowableArrayBase",
+    "GenericGrowableArray",
+    "GrowableArray<int>",
+    "ZCollectedHeap",
+    "ZHeap",
+    "ZPageAllocator",
+    "ZPartition",
+    "XCollectedHeap",
+    "XHeap",
+    "XPageAllocator",
 ];
 
 /// HotSpot's self-description, read once.
@@ -115,19 +134,19 @@ impl VmStructs {
     }
 
     /// The offset of a non-static field.
-    fn offset(&self, type_name: &str, field: &str) -> Option<u64> {
+    pub(crate) fn offset(&self, type_name: &str, field: &str) -> Option<u64> {
         self.field(type_name, field)
             .filter(|f| !f.is_static)
             .map(|f| f.offset)
     }
 
     /// The value of a pointer-sized static field.
-    fn static_word(&self, type_name: &str, field: &str) -> Option<u64> {
+    pub(crate) fn static_word(&self, type_name: &str, field: &str) -> Option<u64> {
         let f = self.field(type_name, field).filter(|f| f.is_static)?;
         self.mem.word(f.address)
     }
 
-    fn type_size(&self, name: &str) -> Option<u64> {
+    pub(crate) fn type_size(&self, name: &str) -> Option<u64> {
         let name = name.trim_start_matches("const ").trim();
         self.types.iter().find(|(t, _)| t == name).map(|(_, s)| *s)
     }
@@ -136,9 +155,31 @@ impl VmStructs {
         self.mem.word(addr)
     }
 
+    /// The address of a static field.
+    pub(crate) fn static_address(&self, type_name: &str, field: &str) -> Option<u64> {
+        self.field(type_name, field)
+            .filter(|f| f.is_static)
+            .map(|f| f.address)
+    }
+
+    /// What reads the JVM's memory.
+    pub(crate) fn memory(&self) -> &SelfMemory {
+        &self.mem
+    }
+
+    /// The collector, from the `Use...GC` flags.
+    pub(crate) fn collector(&self) -> Option<Collector> {
+        self.collector
+    }
+
+    pub(crate) fn compressed_class_pointers(&self) -> bool {
+        self.compressed_class_pointers
+    }
+
     /// Values of the JVM flags named, in order (`None` for a flag this JDK
-    /// does not have). Boolean flags read as 0 or 1.
-    fn flags(&self, names: &[&str], sizes: &[usize]) -> Vec<Option<u64>> {
+    /// does not have), each of the size in bytes given (1, 4 or 8; a
+    /// string flag reads as its pointer). Boolean flags read as 0 or 1.
+    pub(crate) fn flags(&self, names: &[&str], sizes: &[usize]) -> Vec<Option<u64>> {
         let mut out = vec![None; names.len()];
         let (Some(table), Some(count), Some(name_off), Some(addr_off), Some(stride)) = (
             self.static_word("JVMFlag", "flags"),
@@ -169,6 +210,7 @@ impl VmStructs {
             };
             out[k] = match sizes[k] {
                 1 => self.mem.u8(addr).map(u64::from),
+                4 => self.mem.u32(addr).map(u64::from),
                 _ => self.mem.word(addr),
             };
         }

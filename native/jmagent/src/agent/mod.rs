@@ -1,8 +1,10 @@
 //! Agent life cycle: load, VMInit, the sampling thread, VMDeath.
 //!
 //! State lives in one `OnceLock<Agent>`; no `JNIEnv` is ever stored. The
-//! sampler is a native thread that attaches to the JVM (as a daemon, so it
-//! never holds up shutdown) only while it runs the Java probe, then detaches.
+//! sampler is a native thread that attaches to the JVM once, as a daemon (so
+//! it never holds up shutdown), and detaches when it stops. The JVM's figures
+//! are read natively (`native_jvm`), without Java code; the Java probe is
+//! the fallback.
 //! After a failed start or a contained panic the agent is disabled and every
 //! callback returns at once.
 
@@ -25,10 +27,12 @@ use crate::areas::JvmAreas;
 use crate::ffi;
 use crate::ffi::jvmti::{Jvmti, Lifecycle};
 use crate::ffi::Vm;
+use crate::native_jvm::NativeJvm;
 use crate::probe;
 use crate::sink::Sink;
 
 mod actions;
+mod compare;
 mod sampler;
 
 pub(crate) use actions::on_attach;
@@ -59,6 +63,8 @@ pub struct Agent {
     sampler: Mutex<Option<JoinHandle<()>>>,
     detected: Detected,
     areas: OnceLock<JvmAreas>,
+    /// The native reader of the JVM's figures, or why there is none.
+    native: OnceLock<Result<NativeJvm, String>>,
     started_at: Instant,
     /// The latest sample, whoever asked for it (log, MXBean).
     latest: Mutex<Option<Arc<Report>>>,
@@ -138,6 +144,7 @@ fn new_agent(vm: *mut JavaVM, options: Options) -> Result<Agent, String> {
         sampler: Mutex::new(None),
         detected: allocator::detect(),
         areas: OnceLock::new(),
+        native: OnceLock::new(),
         started_at: Instant::now(),
         latest: Mutex::new(None),
         collector: Mutex::new(report::CollectorState::default()),
@@ -244,6 +251,14 @@ fn lock_within<T>(m: &Mutex<T>, wait: Duration) -> Option<MutexGuard<'_, T>> {
     }
 }
 
+/// The JVM's figures through the Java probe (MXBeans): the fallback of
+/// the native reader.
+fn probe_snapshot(env: &mut Env) -> Result<JvmSnapshot, String> {
+    let classes = probe::classes(env)?;
+    let text = probe::sample(env, classes)?;
+    JvmSnapshot::parse(&text).map_err(|e| e.to_string())
+}
+
 /// Current RSS of this process, for measuring what a trim released.
 pub fn rss_now() -> Option<u64> {
     procfs::read_status().ok().map(|s| s.vm_rss)
@@ -279,26 +294,22 @@ impl Agent {
             .ranges(metaspace_committed)
     }
 
-    /// The JVM's figures, read on a thread attached to the JVM.
+    /// The JVM's figures, read on a thread attached to the JVM: natively
+    /// (no Java code, no Java object), else through the Java probe.
     fn jvm_part(&self, env: &mut Env, nmt: bool) -> JvmPart {
         let mut part = JvmPart::default();
-        let classes = match probe::classes(env) {
-            Ok(c) => c,
-            Err(e) => {
-                part.errors.push(e);
-                return part;
+        let mut snapshot = match self.native_snapshot(env) {
+            Ok(s) => {
+                compare::with_probe(env, &s);
+                s
             }
-        };
-        let mut snapshot = match probe::sample(env, classes).map(|t| JvmSnapshot::parse(&t)) {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                part.errors.push(e.to_string());
-                return part;
-            }
-            Err(e) => {
-                part.errors.push(e);
-                return part;
-            }
+            Err(_) => match probe_snapshot(env) {
+                Ok(s) => s,
+                Err(e) => {
+                    part.errors.push(e);
+                    return part;
+                }
+            },
         };
         part.ranges = self.ranges(Some(snapshot.metaspace_committed()));
         let nmt_on = matches!(snapshot.nmt_mode.as_deref(), Some("summary" | "detail"));
@@ -310,6 +321,40 @@ impl Agent {
         }
         part.snapshot = Some(snapshot);
         part
+    }
+
+    /// Does what the first sample would otherwise do once: reads
+    /// VMStructs, sets up the native reader (symbol table, buffer pools'
+    /// fields) and walks the class metadata. Runs on the sampler thread as
+    /// it starts, beside the application's start-up, so that a short-lived
+    /// JVM's final report (at VMDeath, often its first sample) costs a
+    /// sample and nothing more. The probe is not called here.
+    fn prepare(&self) {
+        let _ = self.with_env(|env| {
+            if let Ok(s) = self.native_snapshot(env) {
+                self.ranges(Some(s.metaspace_committed()));
+            }
+        });
+    }
+
+    /// The JVM's figures from the native reader, set up at the first
+    /// sample (or by [`Self::prepare`]); an error says why the probe is
+    /// used instead.
+    fn native_snapshot(&self, env: &mut Env) -> Result<JvmSnapshot, String> {
+        let reader = self.native.get_or_init(|| {
+            let started = Instant::now();
+            let areas = self.areas.get_or_init(JvmAreas::new);
+            let reader = match areas.vm() {
+                Some(vm) => NativeJvm::new(vm),
+                None => Err("this JVM exports no VMStructs".to_string()),
+            };
+            crate::areas::debug_timing("native JVM reader set-up", started);
+            if let (Err(e), true) = (&reader, std::env::var_os("JMAGENT_DEBUG_TIMING").is_some()) {
+                eprintln!("jmagent: JVM figures through the Java probe: {e}");
+            }
+            reader
+        });
+        reader.as_ref().map_err(|e| e.clone())?.snapshot(env)
     }
 
     /// Takes one sample; `env` is the caller's when it is a Java thread in
@@ -421,6 +466,9 @@ impl Agent {
             Err(e) => return Err(e.to_string()),
         }
         let after = rss_now().ok_or("cannot read /proc/self/status")?;
+        // The allocator's statistics and the residency of its memory kept
+        // from earlier samples are out of date now.
+        lock(&self.collector).forget_kept_figures();
         Ok((before, after))
     }
 

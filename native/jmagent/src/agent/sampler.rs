@@ -14,7 +14,26 @@ pub(super) fn start() {
     }
 }
 
+/// The sampler stays attached to the JVM while it runs, as a daemon
+/// thread named "jmagent sampler": attaching creates a `java.lang.Thread`,
+/// so attaching for every sample would create garbage at every sample.
 fn run_sampler(agent: &'static Agent) {
+    let _attachment = match agent.vm.attach_daemon() {
+        Ok(a) => a,
+        Err(e) => {
+            disable(&e);
+            let mut c = lock(&agent.control);
+            c.exited = true;
+            agent.wake.notify_all();
+            return;
+        }
+    };
+    agent.prepare();
+    sample_until_stopped(agent);
+    // Dropping the attachment detaches the thread.
+}
+
+fn sample_until_stopped(agent: &'static Agent) {
     loop {
         let interval = lock(&agent.options).interval;
         let logging = agent.logging.load(Ordering::Relaxed);

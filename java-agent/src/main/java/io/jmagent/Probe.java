@@ -10,6 +10,12 @@ import java.util.List;
 /**
  * Reads the JVM's own memory figures for the native agent.
  *
+ * <p>The agent reads the JVM's figures natively (performance counters,
+ * VMStructs, static fields), creating no Java object; this class is its
+ * fallback, for a JVM without performance counters ({@code -XX:-UsePerfData})
+ * or where a figure is not found natively, and the reference the tests
+ * compare the native figures with.
+ *
  * <p>The agent calls {@link #sample()} from its sampling thread and parses
  * the returned text (one tab-separated record per line, documented in
  * jmagent-core's {@code jvm} module). Text keeps the JNI surface to a single
@@ -23,7 +29,8 @@ public final class Probe {
     /**
      * Test hook: with {@code -Djmagent.test.stuckProbe=true} the first call
      * never returns, as a probe stuck on a Java lock would not; the tests
-     * check that the JVM still exits promptly.
+     * check that the JVM still exits promptly. The agent sees the flag
+     * among the JVM's arguments and samples through this probe then.
      */
     private static final java.util.concurrent.atomic.AtomicBoolean STUCK =
         new java.util.concurrent.atomic.AtomicBoolean(Boolean.getBoolean("jmagent.test.stuckProbe"));
