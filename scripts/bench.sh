@@ -13,6 +13,7 @@
 #   scripts/bench.sh --only=2 [--quick]        # figure 2 alone: one sample at 256 MiB-8 GiB RSS and
 #                                              # with over 400,000 free chunks (~5 / ~2.5 min)
 #   scripts/bench.sh --only=8 [--quick]        # figure 8 alone: malloc latency beside the sampler (~2 / ~1 min)
+#   scripts/bench.sh --only=1 [--quick]        # figure 1 alone: start-up and the report at exit
 #   scripts/bench.sh --only=3 [--quick]        # figure 3 alone: the agent's own memory, pretouched heaps (~4-6 / ~1.5 min)
 #   BENCH_AGENT=/path/libjmagent.so scripts/bench.sh ...  # that agent (and a jmcmd beside it), no cargo build
 #   BENCH_DIR=bench-b scripts/bench.sh ...     # results in target/bench-b/: a second run at the same time
@@ -38,8 +39,9 @@ for arg in "$@"; do
         --only=2 | --only=sample-cost) only=2 ;;
         --only=8 | --only=malloc-latency) only=8 ;;
         --only=3 | --only=own-memory) only=3 ;;
+        --only=1 | --only=startup) only=1 ;;
         -h | --help) sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "bench.sh: unknown argument '$arg' (accepted: --quick, --only=tomcat, --only=2, --only=3, --only=8)" >&2; exit 2 ;;
+        *) echo "bench.sh: unknown argument '$arg' (accepted: --quick, --only=1, --only=2, --only=3, --only=tomcat, --only=8)" >&2; exit 2 ;;
     esac
 done
 
@@ -144,7 +146,7 @@ hello="-cp $cp io.jmagent.examples.bench.Hello"
 # other block freed, 448,000; a few coalesce where threads share an arena).
 frag_threads=16 frag_blocks=56000
 
-if [ -z "$only" ]; then # figure 1 (--only=tomcat, 2 or 8: that figure alone)
+if [ -z "$only" ] || [ "$only" = 1 ]; then # figure 1
 # --- 1. start-up -----------------------------------------------------------------
 say "figure 1: start-up ($((start_rounds * start_runs)) runs each)"
 rounds startup "$start_rounds" "$start_runs" 3 -- \
@@ -154,10 +156,10 @@ rounds startup "$start_rounds" "$start_runs" 3 -- \
 py startup
 py startup-split $((start_rounds * start_runs)) "$java" "$agent" "$cp"
 # What the agent does at exit: the final report is one full sample.
-for i in 1 2 3 4 5; do
+for i in $(seq 1 10); do
     "$java" -agentpath:"$agent=format=json,log=$out/logs/hello-$i.json" $hello >/dev/null
 done
-py note "figure 1: with the agent, the final report at JVM exit (VMDeath) is a full sample; in 5 hello-world runs it took $(cat "$out"/logs/hello-*.json | py exit-sample)"
+cat "$out"/logs/hello-*.json | py exit-sample
 
 fi # figure 1
 if [ -z "$only" ] || [ "$only" = 2 ]; then

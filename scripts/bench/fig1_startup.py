@@ -52,7 +52,11 @@ def startup_split(runs):
 
 
 def exit_sample():
-    """Figure 1: the median time of the final report at JVM exit, over the
-    hello-world runs' JSON logs on stdin."""
-    xs = sorted(json.loads(l)["sample_micros"] for l in sys.stdin)
-    print("%.1f ms (median)" % (xs[len(xs) // 2] / 1000))
+    """Figure 1: the time of the final report at JVM exit (VMDeath), over the
+    hello-world runs' JSON logs on stdin (one report each: interval=60s
+    never came)."""
+    xs = sorted(json.loads(l)["sample_micros"] / 1000 for l in sys.stdin)
+    med = xs[len(xs) // 2]
+    row(1, "the final report at JVM exit (VMDeath) of a hello-world, `sample_micros`",
+        f"{med:.2f} ms (median of {len(xs)}; max {xs[-1]:.2f} ms)", "", "≤ 5 ms",
+        "met" if med <= 5 else "**missed**")
