@@ -284,113 +284,123 @@ fn heap_pool(name: &str, used: u64, committed: u64, max: Option<u64>) -> MemoryP
     }
 }
 
+/// Heap pools and the heap's maximum as `MemoryMXBean` reports it.
+type HeapPools = (Vec<MemoryPool>, u64);
+
 /// The heap pools under their MXBean names, and the heap's maximum as
 /// `MemoryMXBean` reports it (the collector's `max_capacity()`).
-fn heap_pools(p: &PerfData, collector: Collector) -> Result<(Vec<MemoryPool>, u64), String> {
-    let pool = heap_pool;
-    Ok(match collector {
-        Collector::Serial | Collector::Parallel => {
-            let (eden, s0, s1, old) = (
-                space(p, 0, 0)?,
-                space(p, 0, 1)?,
-                space(p, 0, 2)?,
-                space(p, 1, 0)?,
-            );
-            // The survivor the MXBean reports is the "from" space, which
-            // holds the survivors between collections (the "to" space is empty).
-            let from = if s1.used > 0 && s0.used == 0 { s1 } else { s0 };
-            let survivor_used = s0.used + s1.used;
-            if collector == Collector::Serial {
-                let pools = vec![
-                    pool("Eden Space", eden.used, eden.capacity, Some(eden.max)),
-                    pool(
-                        "Survivor Space",
-                        survivor_used,
-                        from.capacity,
-                        Some(from.max),
-                    ),
-                    pool("Tenured Gen", old.used, old.capacity, Some(old.max)),
-                ];
-                // DefNew's maximum leaves out one survivor space.
-                (pools, eden.max + from.max + old.max)
-            } else {
-                let young_max = p
-                    .bytes("sun.gc.generation.0.maxCapacity")
-                    .ok_or("no performance counter sun.gc.generation.0.maxCapacity")?;
-                let pools = vec![
-                    pool(
-                        "PS Eden Space",
-                        eden.used,
-                        eden.capacity,
-                        Some(young_max.saturating_sub(s0.capacity + s1.capacity)),
-                    ),
-                    pool(
-                        "PS Survivor Space",
-                        survivor_used,
-                        from.capacity,
-                        Some(from.capacity),
-                    ),
-                    pool("PS Old Gen", old.used, old.capacity, Some(old.max)),
-                ];
-                // ParallelScavengeHeap::max_capacity(): the reserved heap less
-                // the largest survivor, and never less than what is committed.
-                let reserved_less_survivor = young_max + old.max - s0.max.max(s1.max);
-                let committed = eden.capacity + from.capacity + old.capacity;
-                (pools, reserved_less_survivor.max(committed))
-            }
-        }
-        Collector::G1 => {
-            let (eden, survivor, old) = (space(p, 0, 0)?, space(p, 0, 2)?, space(p, 1, 0)?);
-            let padding = space(p, 0, 1)?.capacity;
-            if padding > G1_MAX_PADDING {
-                return Err(format!("G1's placeholder space has {padding} bytes"));
-            }
-            let unpad = |v: u64| v.saturating_sub(padding);
-            let pools = vec![
-                pool("G1 Eden Space", eden.used, unpad(eden.capacity), None),
-                pool(
-                    "G1 Old Gen",
-                    old.used,
-                    unpad(old.capacity),
-                    Some(unpad(old.max)),
-                ),
-                pool(
-                    "G1 Survivor Space",
-                    survivor.used,
-                    unpad(survivor.capacity),
-                    None,
-                ),
-            ];
-            (pools, unpad(old.max))
-        }
-        Collector::Shenandoah => {
-            let heap = space(p, 1, 0)?;
-            (
-                vec![pool("Shenandoah", heap.used, heap.capacity, Some(heap.max))],
-                heap.max,
-            )
-        }
-        Collector::Z => {
-            let heap = space(p, 1, 0)?;
-            (
-                vec![pool("ZHeap", heap.used, heap.capacity, Some(heap.max))],
-                heap.max,
-            )
-        }
+fn heap_pools(p: &PerfData, collector: Collector) -> Result<HeapPools, String> {
+    match collector {
+        Collector::Serial => serial_pools(p),
+        Collector::Parallel => parallel_pools(p),
+        Collector::G1 => g1_pools(p),
+        Collector::Shenandoah => one_space_pool(p, "Shenandoah"),
+        Collector::Z => one_space_pool(p, "ZHeap"),
         Collector::ZGenerational => {
             let (young, old) = (space(p, 0, 0)?, space(p, 1, 0)?);
             let pools = vec![
-                pool("ZGC Old Generation", old.used, old.capacity, Some(old.max)),
-                pool(
+                heap_pool("ZGC Old Generation", old.used, old.capacity, Some(old.max)),
+                heap_pool(
                     "ZGC Young Generation",
                     young.used,
                     young.capacity,
                     Some(young.max),
                 ),
             ];
-            (pools, old.max)
+            Ok((pools, old.max))
         }
-    })
+    }
+}
+
+/// Serial's and Parallel's young spaces (eden, two survivors) and old
+/// space; the survivor the MXBean reports is the "from" space, which holds
+/// the survivors between collections (the "to" space is empty).
+fn young_and_old(p: &PerfData) -> Result<[Space; 5], String> {
+    let (eden, s0, s1, old) = (
+        space(p, 0, 0)?,
+        space(p, 0, 1)?,
+        space(p, 0, 2)?,
+        space(p, 1, 0)?,
+    );
+    let from = if s1.used > 0 && s0.used == 0 { s1 } else { s0 };
+    Ok([eden, s0, s1, old, from])
+}
+
+fn serial_pools(p: &PerfData) -> Result<HeapPools, String> {
+    let [eden, s0, s1, old, from] = young_and_old(p)?;
+    let pools = vec![
+        heap_pool("Eden Space", eden.used, eden.capacity, Some(eden.max)),
+        heap_pool(
+            "Survivor Space",
+            s0.used + s1.used,
+            from.capacity,
+            Some(from.max),
+        ),
+        heap_pool("Tenured Gen", old.used, old.capacity, Some(old.max)),
+    ];
+    // DefNew's maximum leaves out one survivor space.
+    Ok((pools, eden.max + from.max + old.max))
+}
+
+fn parallel_pools(p: &PerfData) -> Result<HeapPools, String> {
+    let [eden, s0, s1, old, from] = young_and_old(p)?;
+    let young_max = p
+        .bytes("sun.gc.generation.0.maxCapacity")
+        .ok_or("no performance counter sun.gc.generation.0.maxCapacity")?;
+    let pools = vec![
+        heap_pool(
+            "PS Eden Space",
+            eden.used,
+            eden.capacity,
+            Some(young_max.saturating_sub(s0.capacity + s1.capacity)),
+        ),
+        heap_pool(
+            "PS Survivor Space",
+            s0.used + s1.used,
+            from.capacity,
+            Some(from.capacity),
+        ),
+        heap_pool("PS Old Gen", old.used, old.capacity, Some(old.max)),
+    ];
+    // ParallelScavengeHeap::max_capacity(): the reserved heap less the
+    // largest survivor, and never less than what is committed.
+    let reserved_less_survivor = young_max + old.max - s0.max.max(s1.max);
+    let committed = eden.capacity + from.capacity + old.capacity;
+    Ok((pools, reserved_less_survivor.max(committed)))
+}
+
+fn g1_pools(p: &PerfData) -> Result<HeapPools, String> {
+    let (eden, survivor, old) = (space(p, 0, 0)?, space(p, 0, 2)?, space(p, 1, 0)?);
+    let padding = space(p, 0, 1)?.capacity;
+    if padding > G1_MAX_PADDING {
+        return Err(format!("G1's placeholder space has {padding} bytes"));
+    }
+    let unpad = |v: u64| v.saturating_sub(padding);
+    let pools = vec![
+        heap_pool("G1 Eden Space", eden.used, unpad(eden.capacity), None),
+        heap_pool(
+            "G1 Old Gen",
+            old.used,
+            unpad(old.capacity),
+            Some(unpad(old.max)),
+        ),
+        heap_pool(
+            "G1 Survivor Space",
+            survivor.used,
+            unpad(survivor.capacity),
+            None,
+        ),
+    ];
+    Ok((pools, unpad(old.max)))
+}
+
+/// Shenandoah and non-generational ZGC: one space, one pool.
+fn one_space_pool(p: &PerfData, name: &str) -> Result<HeapPools, String> {
+    let heap = space(p, 1, 0)?;
+    Ok((
+        vec![heap_pool(name, heap.used, heap.capacity, Some(heap.max))],
+        heap.max,
+    ))
 }
 
 /// Metaspace and, with compressed class pointers, the class space, from
