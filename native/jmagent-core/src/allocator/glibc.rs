@@ -293,13 +293,14 @@ pub fn glibc_arena_heaps(mappings: &[crate::procfs::Mapping]) -> Vec<std::ops::R
     let read_header = |addr: u64| mem.words::<4>(addr);
     let page = 4096;
     let mut found: Vec<(u64, [u64; 4])> = Vec::new();
+    // Whether a candidate header's page was ever written (see resident_pages).
+    let mut flag = Vec::with_capacity(1);
     for m in mappings {
         if !m.is_anonymous() || &m.perms != b"rw-p" || m.size() > 4 << 30 {
             continue;
         }
         let mut a = m.start.next_multiple_of(GLIBC_HEAP_MAX_SIZE);
         while a + 32 <= m.end {
-            let mut flag = Vec::new();
             let written =
                 crate::procfs::resident_pages(a..a + page, &mut flag) && flag.first() == Some(&1);
             if let Some(h) = read_header(a).filter(|_| written) {
