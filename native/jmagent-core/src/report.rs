@@ -39,27 +39,47 @@ pub const STATS_DUTY: f64 = 0.01;
 /// expensive reading is not repeated at every sample.
 #[derive(Debug, Default)]
 struct StatsBudget {
+    /// The last statistics read, when, and what reading them cost.
     last: Option<(AllocatorStats, Instant, std::time::Duration)>,
+    /// The last attempt (successful or not), when and what it cost.
+    attempt: Option<(Instant, std::time::Duration)>,
 }
 
+/// Statistics with their age in ms and the cost of reading them in µs.
+type KeptStats = (AllocatorStats, u64, u64);
+
 impl StatsBudget {
-    /// The statistics, read now when the last reading is older than its
-    /// cost allows (or failed); with their age in ms and the reading's cost.
+    /// The statistics, read now when the last attempt is older than its
+    /// cost allows; with their age and the reading's cost. A failed
+    /// reading costs the same share of the time and leaves the last
+    /// statistics (older) in place; its error is returned beside them.
     fn get(
         &mut self,
         read: impl FnOnce() -> Result<AllocatorStats, allocator::AllocatorError>,
-    ) -> Result<(AllocatorStats, u64, u64), allocator::AllocatorError> {
+    ) -> (Option<KeptStats>, Option<allocator::AllocatorError>) {
         let now = Instant::now();
-        if let Some((stats, at, cost)) = &self.last {
-            if now.duration_since(*at).as_secs_f64() * STATS_DUTY < cost.as_secs_f64() {
-                let age = now.duration_since(*at).as_millis() as u64;
-                return Ok((stats.clone(), age, cost.as_micros() as u64));
+        if let Some((at, cost)) = self.attempt {
+            if now.duration_since(at).as_secs_f64() * STATS_DUTY < cost.as_secs_f64() {
+                return (self.kept(now), None);
             }
         }
-        let stats = read()?;
+        let result = read();
         let cost = now.elapsed();
-        self.last = Some((stats.clone(), now, cost));
-        Ok((stats, 0, cost.as_micros() as u64))
+        self.attempt = Some((now, cost));
+        match result {
+            Ok(stats) => {
+                self.last = Some((stats.clone(), now, cost));
+                (Some((stats, 0, cost.as_micros() as u64)), None)
+            }
+            Err(e) => (self.kept(now), Some(e)),
+        }
+    }
+
+    fn kept(&self, now: Instant) -> Option<KeptStats> {
+        self.last.as_ref().map(|(stats, at, cost)| {
+            let age = now.duration_since(*at).as_millis() as u64;
+            (stats.clone(), age, cost.as_micros() as u64)
+        })
     }
 }
 
@@ -392,11 +412,10 @@ fn read_process(
         None
     });
     phase.mark("cgroup");
-    let stats = state
-        .allocator
-        .get(|| allocator::stats(detected.kind))
-        .map_err(|e| note(e.to_string()))
-        .ok();
+    let (stats, error) = state.allocator.get(|| allocator::stats(detected.kind));
+    if let Some(e) = error {
+        note(e.to_string());
+    }
     phase.mark("allocator");
     Process {
         status,
@@ -457,21 +476,41 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_reading_keeps_the_last_figures_and_is_charged() {
+        let mut budget = StatsBudget::default();
+        let (first, _) = budget.get(|| reading(0, 7));
+        assert_eq!(first.unwrap().0.in_use, 7);
+        std::thread::sleep(Duration::from_millis(5));
+        let (kept, error) = budget.get(|| {
+            std::thread::sleep(Duration::from_millis(2));
+            Err(allocator::AllocatorError::WalkFailed { why: "test" })
+        });
+        let (s, age, _) = kept.expect("the last figures are kept");
+        assert_eq!(s.in_use, 7);
+        assert!(age >= 5, "age {age} ms");
+        assert!(error.unwrap().to_string().contains("(test)"));
+        // The failed attempt cost 2 ms: no new attempt for 200 ms.
+        let (again, error) = budget.get(|| reading(0, 8));
+        assert_eq!(again.unwrap().0.in_use, 7, "not read again so soon");
+        assert!(error.is_none());
+    }
+
+    #[test]
     fn expensive_statistics_are_reused_for_their_cost_over_the_duty_share() {
         let mut budget = StatsBudget::default();
-        let (s, age, cost) = budget.get(|| reading(3, 1)).unwrap();
+        let (s, age, cost) = budget.get(|| reading(3, 1)).0.unwrap();
         assert_eq!((s.in_use, age), (1, 0));
         assert!(cost >= 3_000, "{cost} µs");
         // A 3 ms reading is reused for at least 300 ms: the next samples
         // get it again, with its age.
         std::thread::sleep(Duration::from_millis(20));
-        let (s, age, _) = budget.get(|| reading(3, 2)).unwrap();
+        let (s, age, _) = budget.get(|| reading(3, 2)).0.unwrap();
         assert_eq!(s.in_use, 1, "reused");
         assert!((20..300).contains(&age), "age {age} ms");
         // Once the cost is paid for, a fresh reading.
         let wait = Duration::from_micros(cost).div_f64(STATS_DUTY);
         std::thread::sleep(wait);
-        let (s, age, _) = budget.get(|| reading(0, 3)).unwrap();
+        let (s, age, _) = budget.get(|| reading(0, 3)).0.unwrap();
         assert_eq!((s.in_use, age), (3, 0), "read again after {wait:?}");
     }
 }

@@ -35,6 +35,7 @@ fn child_process_entry() {
     match std::env::var(CHILD_ENV).as_deref() {
         Ok("measure") => child_measure(),
         Ok("cost") => child_cost(),
+        Ok("walk") => child_walk(),
         _ => {} // parent: nothing to do
     }
 }
@@ -221,6 +222,133 @@ fn child_cost() {
     }
 }
 
+/// glibc's `mallinfo2()`, looked up at run time.
+fn mallinfo2() -> libc::mallinfo2 {
+    // SAFETY: glibc is the allocator of the children that call this
+    // (checked by detect); mallinfo2 has this signature and libc's struct
+    // mirrors glibc's.
+    unsafe {
+        let p = libc::dlsym(libc::RTLD_DEFAULT, c"mallinfo2".as_ptr());
+        assert!(!p.is_null(), "mallinfo2 not found (glibc < 2.33)");
+        let f: unsafe extern "C" fn() -> libc::mallinfo2 = std::mem::transmute(p);
+        f()
+    }
+}
+
+fn mallinfo2_json(m: &libc::mallinfo2) -> Value {
+    json!({
+        "arena": m.arena, "ordblks": m.ordblks, "smblks": m.smblks, "hblks": m.hblks,
+        "hblkhd": m.hblkhd, "fsmblks": m.fsmblks, "uordblks": m.uordblks,
+        "fordblks": m.fordblks, "keepcost": m.keepcost,
+    })
+}
+
+/// Fragments the heap in many arenas (small frees land in fast bins), then
+/// reads mallinfo2() and stats(Glibc) back to back while nothing else
+/// allocates, three times; then again while 8 threads malloc and free.
+fn child_walk() {
+    let quiet = Arc::new(Barrier::new(COST_THREADS + 1));
+    let churn = Arc::new(Barrier::new(COST_THREADS + 1));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let threads: Vec<_> = (0..COST_THREADS)
+        .map(|t| {
+            let (quiet, churn, stop) = (quiet.clone(), churn.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut rng = Rng(0x5851_F42D_4C95_7F2D ^ ((t as u64 + 1) * 0x9E37_79B9));
+                let size = |rng: &mut Rng| {
+                    let r = rng.next();
+                    (match r % 10 {
+                        0..=5 => 16 + (r >> 8) % 100,
+                        6..=8 => 128 + (r >> 8) % 3968,
+                        _ => 4096 + (r >> 8) % 200_000,
+                    }) as usize
+                };
+                let mut blocks: Vec<(usize, usize)> = (0..8_000)
+                    .map(|_| {
+                        let n = size(&mut rng);
+                        // SAFETY: plain malloc, checked; `n` writable bytes.
+                        let p = unsafe { libc::malloc(n) };
+                        assert!(!p.is_null());
+                        unsafe { std::ptr::write_bytes(p.cast::<u8>(), 1, n) };
+                        (p as usize, n)
+                    })
+                    .collect();
+                // Every other block, the large ones first: freeing a chunk of
+                // 64 KiB or more consolidates the fast bins, which then stay
+                // filled by the small ones.
+                for small in [false, true] {
+                    for (p, n) in blocks.iter_mut().step_by(2) {
+                        if (*n <= 128) == small && *p != 0 {
+                            // SAFETY: each pointer came from malloc and is
+                            // freed once (then set to 0).
+                            unsafe { libc::free(*p as *mut libc::c_void) };
+                            *p = 0;
+                        }
+                    }
+                }
+                let mut blocks: Vec<usize> = blocks.into_iter().map(|(p, _)| p).collect();
+                quiet.wait();
+                churn.wait();
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let slot = (rng.next() as usize) % blocks.len();
+                    // SAFETY: slots hold live malloc'd pointers or 0.
+                    unsafe { libc::free(blocks[slot] as *mut libc::c_void) };
+                    let p = unsafe { libc::malloc(size(&mut rng)) };
+                    assert!(!p.is_null());
+                    blocks[slot] = p as usize;
+                    i += 1;
+                }
+                for p in blocks {
+                    // SAFETY: as above; free(NULL) is a no-op.
+                    unsafe { libc::free(p as *mut libc::c_void) };
+                }
+                i
+            })
+        })
+        .collect();
+    quiet.wait();
+    // The first reading is a malloc_info; it takes longer than
+    // LOCKED_READING_MAX on this heap, so the arenas are found (which
+    // allocates) and walked from then on.
+    let first = allocator::stats(AllocatorKind::Glibc).expect("stats(Glibc)");
+    let mut quiet_pairs = Vec::new();
+    for _ in 0..3 {
+        let before = mallinfo2();
+        let s = allocator::stats(AllocatorKind::Glibc).expect("stats(Glibc)");
+        quiet_pairs.push(json!({"mallinfo2": mallinfo2_json(&before), "stats": stats_json(&s)}));
+    }
+    let unavailable = allocator::lock_free_walk_unavailable();
+    churn.wait();
+    let mut busy = Vec::new();
+    let t0 = Instant::now();
+    while busy.len() < 10 {
+        let before = mallinfo2();
+        let s = allocator::stats(AllocatorKind::Glibc);
+        let after = mallinfo2();
+        busy.push(match s {
+            Ok(s) => json!({
+                "before": mallinfo2_json(&before),
+                "after": mallinfo2_json(&after),
+                "stats": stats_json(&s),
+            }),
+            Err(e) => json!({"error": e.to_string()}),
+        });
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let busy_ms = t0.elapsed().as_millis() as u64;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let ops: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    emit(json!({
+        "unavailable": unavailable,
+        "first": stats_json(&first),
+        "quiet": quiet_pairs,
+        "busy": busy,
+        "busy_ms": busy_ms,
+        "churn_ops": ops,
+    }));
+}
+
 // ---------------------------------------------------------------------------
 // Parent side
 // ---------------------------------------------------------------------------
@@ -390,10 +518,17 @@ fn glibc_detected_and_measured() {
         "every other block freed: {}",
         s["free_chunks"]
     );
-    // keepcost needs mallinfo2, a second walk of every free chunk: not read.
-    assert!(s["releasable"].is_null(), "releasable: {}", s["releasable"]);
-    assert_eq!(raw(s, "malloc_info.heaps"), s["arenas"].as_u64());
-    assert_eq!(raw(s, "malloc_info.system.current"), raw(s, "arena"));
+    if raw(s, "walk.arenas").is_some() {
+        // The lock-free walk reads the main arena's top chunk (keepcost).
+        assert_eq!(s["releasable"].as_u64(), raw(s, "keepcost"));
+        assert_eq!(raw(s, "walk.arenas"), s["arenas"].as_u64());
+    } else {
+        // malloc_info (a small heap: reading it locks each arena briefly)
+        // has no keepcost.
+        assert!(s["releasable"].is_null(), "releasable: {}", s["releasable"]);
+        assert_eq!(raw(s, "malloc_info.heaps"), s["arenas"].as_u64());
+        assert_eq!(raw(s, "malloc_info.system.current"), raw(s, "arena"));
+    }
 }
 
 #[test]
@@ -487,6 +622,104 @@ fn glibc_stats_cost_on_fragmented_heap() {
     assert!(chunks >= 90_000, "want ~100k free chunks, got {chunks}");
     // A sanity bound only (the sampler bounds the real cost).
     assert!(r["stats_time"]["median_ms"].as_f64().unwrap() < 1000.0);
+}
+
+/// The lock-free walk gives mallinfo2's figures: on a quiet heap of tens of
+/// thousands of free chunks in 12+ arenas, identical up to what the
+/// reading itself allocates (a few KiB); while 12 threads malloc and free,
+/// most readings still complete, stay close, and none locks the arenas.
+#[test]
+fn glibc_lock_free_walk_matches_mallinfo2() {
+    let r = run_child("walk", None);
+    assert!(
+        r["unavailable"].is_null(),
+        "walk unavailable: {}",
+        r["unavailable"]
+    );
+    assert!(
+        raw(&r["first"], "malloc_info.heaps").is_some(),
+        "first reading: malloc_info"
+    );
+    for pair in r["quiet"].as_array().unwrap() {
+        let (m, s) = (&pair["mallinfo2"], &pair["stats"]);
+        eprintln!("quiet: mallinfo2 {m}\n       walk {}", s["raw"]);
+        assert!(raw(s, "walk.heaps").unwrap() >= 12, "{s}");
+        assert!(raw(s, "walk.arenas").unwrap() >= 8, "{s}");
+        for exact in ["arena", "hblks", "hblkhd"] {
+            assert_eq!(
+                raw(s, exact),
+                m[exact].as_u64(),
+                "{exact}: walk vs mallinfo2"
+            );
+        }
+        // Small frees land in the fast bins: they must be counted.
+        assert!(u(&m["smblks"]) > 100, "fast-bin chunks: {m}");
+        for (field, tolerance) in [
+            ("fordblks", 64 << 10),
+            ("uordblks", 64 << 10),
+            ("fsmblks", 16 << 10),
+            ("ordblks", 64),
+            ("smblks", 256),
+            ("keepcost", 64 << 10),
+        ] {
+            let (got, want) = (raw(s, field).unwrap(), u(&m[field]));
+            assert!(
+                got.abs_diff(want) <= tolerance,
+                "{field}: walk {got}, mallinfo2 {want} (tolerance {tolerance})"
+            );
+        }
+        assert!(u(&m["ordblks"]) > 10_000, "a fragmented heap: {m}");
+        assert_eq!(u(&s["retained_free"]), raw(s, "fordblks").unwrap());
+        assert_eq!(s["releasable"].as_u64(), raw(s, "keepcost"));
+    }
+    let busy = r["busy"].as_array().unwrap();
+    let (mut retries, mut reused) = (0, 0);
+    let mut failed = 0;
+    for pair in busy {
+        if let Some(e) = pair["error"].as_str() {
+            assert!(
+                e.contains("changed while they were walked without locks"),
+                "{e}"
+            );
+            failed += 1;
+            continue;
+        }
+        let (before, after, s) = (&pair["before"], &pair["after"], &pair["stats"]);
+        // Never malloc_info (which locks the arenas) once a walk succeeded.
+        assert!(raw(s, "walk.heaps").is_some(), "not from the walk: {s}");
+        retries += raw(s, "walk.retries").unwrap();
+        reused += raw(s, "walk.reused_heaps").unwrap();
+        // The heaps change during the walk: its figures lie between
+        // mallinfo2's before and after it, within 10% (25% for the free
+        // bytes, plus 1 MiB).
+        let within = |field: &str, got: u64, slack: f64| {
+            let (a, b) = (u(&before[field]) as f64, u(&after[field]) as f64);
+            let (lo, hi) = (
+                a.min(b) * (1.0 - slack) - 1e6,
+                a.max(b) * (1.0 + slack) + 1e6,
+            );
+            assert!(
+                (lo..=hi).contains(&(got as f64)),
+                "{field} while busy: walk {got}, mallinfo2 {a} before and {b} after"
+            );
+        };
+        within("arena", raw(s, "arena").unwrap(), 0.10);
+        within("fordblks", u(&s["retained_free"]), 0.25);
+    }
+    eprintln!(
+        "while busy: {} readings ({failed} failed) in {} ms beside {} malloc/free pairs; \
+         {retries} heap walks repeated, {reused} heaps from an earlier walk",
+        busy.len(),
+        r["busy_ms"],
+        r["churn_ops"]
+    );
+    // 12 threads in tight malloc/free loops on 2 cores: most readings
+    // still complete.
+    assert!(
+        failed * 2 <= busy.len(),
+        "{failed} of {} readings failed",
+        busy.len()
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::ffi::{c_char, c_int, CStr};
 
+use super::glibc_walk::{Walk, Walker};
 use super::{
     required, Accounting, Allocator, AllocatorError, AllocatorKind, AllocatorStats, Result,
 };
@@ -73,7 +74,147 @@ impl Mallinfo2 {
     }
 }
 
+/// A `malloc_info` reading that takes longer than this holds some arena's
+/// lock about as long: from then on the arenas are walked without locks.
+pub const LOCKED_READING_MAX: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// How glibc's figures are read in this process: `malloc_info` while it is
+/// cheap (exact, and cheaper than a walk on a small heap), the lock-free
+/// walk ([`super::glibc_walk`]) once a `malloc_info` took longer than
+/// [`LOCKED_READING_MAX`].
+#[derive(Default)]
+struct Source {
+    /// The walker, once needed and found.
+    walker: Option<Box<Walker>>,
+    /// Why the walker cannot be used (not found, or its figures disagreed
+    /// with `malloc_info`'s).
+    unavailable: Option<String>,
+    /// Whether a walk ever succeeded.
+    walked: bool,
+    /// Why the last walk failed, if it did.
+    failed: Option<&'static str>,
+}
+
+static SOURCE: std::sync::Mutex<Source> = std::sync::Mutex::new(Source {
+    walker: None,
+    unavailable: None,
+    walked: false,
+    failed: None,
+});
+
 fn glibc_stats() -> Result<AllocatorStats> {
+    let mut source = SOURCE.lock().unwrap_or_else(|e| e.into_inner());
+    let source = &mut *source;
+    let Some(w) = source.walker.as_mut() else {
+        let started = std::time::Instant::now();
+        let (stats, totals) = malloc_info_stats()?;
+        if started.elapsed() > LOCKED_READING_MAX && source.unavailable.is_none() {
+            match Walker::find()
+                .map_err(|e| e.0)
+                .and_then(|w| validate(w, &totals))
+            {
+                Ok(w) => source.walker = Some(Box::new(w)),
+                Err(why) => source.unavailable = Some(why),
+            }
+        }
+        return Ok(stats);
+    };
+    match w.walk() {
+        Ok(walk) => {
+            (source.walked, source.failed) = (true, None);
+            Ok(walk_stats(&walk))
+        }
+        Err(why) => {
+            source.failed = Some(why);
+            if source.walked {
+                // The caller keeps the last figures; locking the arenas for
+                // malloc_info is what the walk avoids.
+                Err(AllocatorError::WalkFailed { why })
+            } else {
+                malloc_info_stats().map(|(stats, _)| stats)
+            }
+        }
+    }
+}
+
+/// Why glibc's last figures came from `malloc_info` (which locks each
+/// arena while it walks its free chunks) although a reading took longer
+/// than [`LOCKED_READING_MAX`], or why the last lock-free walk failed;
+/// `None` otherwise.
+pub fn lock_free_walk_unavailable() -> Option<String> {
+    let source = SOURCE.lock().unwrap_or_else(|e| e.into_inner());
+    match (&source.unavailable, source.failed) {
+        (Some(why), _) => Some(why.clone()),
+        (None, Some(why)) => Some(format!("the last walk failed: {why}")),
+        (None, None) => None,
+    }
+}
+
+/// The walker, if its figures agree with those of the `malloc_info`
+/// reading just made: the same number of arenas, and bytes from the system
+/// and mmapped chunks within 2% (other threads may allocate in between).
+fn validate(mut w: Walker, totals: &MallocInfoTotals) -> std::result::Result<Walker, String> {
+    let walk = w
+        .walk()
+        .map_err(|why| format!("lock-free walk of glibc's arenas: {why}"))?;
+    let close = |a: u64, b: Option<u64>| b.is_some_and(|b| a.abs_diff(b) <= b / 50 + (64 << 10));
+    let agree = walk.arenas == totals.heaps
+        && close(walk.system, totals.system_current)
+        && close(walk.mmapped_bytes, totals.mmap_size);
+    if agree {
+        return Ok(w);
+    }
+    Err(format!(
+        "lock-free walk of glibc's arenas disagrees with malloc_info: the walk found {} arenas \
+         holding {} bytes and {} mmapped chunks of {} bytes, malloc_info {} arenas holding {:?} \
+         bytes and {:?} mmapped chunks of {:?} bytes",
+        walk.arenas,
+        walk.system,
+        walk.mmapped_chunks,
+        walk.mmapped_bytes,
+        totals.heaps,
+        totals.system_current,
+        totals.mmap_count,
+        totals.mmap_size
+    ))
+}
+
+/// The statistics of a lock-free walk, named as `mallinfo2`'s fields.
+fn walk_stats(w: &Walk) -> AllocatorStats {
+    let uordblks = w.system.saturating_sub(w.free_bytes);
+    let raw = [
+        ("arena", w.system),
+        ("ordblks", w.free_chunks),
+        ("smblks", w.fast_chunks),
+        ("hblks", w.mmapped_chunks),
+        ("hblkhd", w.mmapped_bytes),
+        ("fsmblks", w.fast_bytes),
+        ("uordblks", uordblks),
+        ("fordblks", w.free_bytes),
+        ("keepcost", w.main_top),
+        ("walk.arenas", w.arenas),
+        ("walk.heaps", w.heaps),
+        ("walk.chunks", w.chunks),
+        ("walk.retries", w.retries),
+        ("walk.reused_heaps", w.reused_heaps),
+        ("walk.unchanged_arenas", w.unchanged_arenas),
+    ];
+    AllocatorStats {
+        in_use: uordblks + w.mmapped_bytes,
+        in_use_includes_free: false,
+        retained_free: w.free_bytes,
+        releasable: Some(w.main_top),
+        metadata: None,
+        mapped: Some(w.system + w.mmapped_bytes),
+        resident: None,
+        arenas: Some(w.arenas),
+        free_chunks: Some(w.free_chunks + w.fast_chunks),
+        raw: raw.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
+    }
+}
+
+/// The figures of one `malloc_info`, and its totals.
+fn malloc_info_stats() -> Result<(AllocatorStats, MallocInfoTotals)> {
     // One walk of the free chunks, not two: `malloc_info` gives every figure
     // `mallinfo2` would (and the arena count), and each call walks every free
     // chunk of every arena with that arena locked, so its cost grows with
@@ -88,7 +229,7 @@ fn glibc_stats() -> Result<AllocatorStats> {
         .map(|&(k, v)| (k.to_string(), v))
         .collect();
     raw.extend(totals.raw());
-    Ok(AllocatorStats {
+    let stats = AllocatorStats {
         in_use: (info.uordblks + info.hblkhd) as u64,
         in_use_includes_free: false,
         retained_free: info.fordblks as u64,
@@ -99,7 +240,8 @@ fn glibc_stats() -> Result<AllocatorStats> {
         arenas: Some(totals.heaps),
         free_chunks: Some((info.ordblks + info.smblks) as u64),
         raw,
-    })
+    };
+    Ok((stats, totals))
 }
 
 /// The XML `malloc_info(0, FILE*)` prints, captured with `open_memstream`.
@@ -344,6 +486,9 @@ pub fn glibc_arena_heaps(mappings: &[crate::procfs::Mapping]) -> Vec<std::ops::R
 /// milliseconds of 16-byte reads.
 pub const CHUNK_SEARCH_PAGES: u64 = 4096;
 
+/// A mapping by its (start, end).
+type MappingKey = (u64, u64);
+
 /// Finds glibc's mmapped chunks (allocations at or above the mmap
 /// threshold, each in its own mapping, which the kernel merges with its
 /// neighbours into one VMA).
@@ -358,7 +503,7 @@ pub const CHUNK_SEARCH_PAGES: u64 = 4096;
 #[derive(Debug, Default)]
 pub struct ChunkScanner {
     /// Per mapping (start, end): where the search goes on, and the chunks found so far.
-    progress: std::collections::HashMap<(u64, u64), (u64, Vec<std::ops::Range<u64>>)>,
+    progress: std::collections::HashMap<MappingKey, (u64, Vec<std::ops::Range<u64>>)>,
 }
 
 impl ChunkScanner {

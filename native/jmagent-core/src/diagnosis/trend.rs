@@ -103,7 +103,7 @@ pub(super) fn drivers(growth: &[Growth], rss_growth: i64) -> Vec<String> {
                 && !matches!(g.id.as_str(), "direct_buffers" | "jvm_malloc" | "native_library_malloc" | "jvm_and_native_malloc" | "mapped_buffers")
         })
         .collect();
-    drivers.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+    drivers.sort_by_key(|g| std::cmp::Reverse(g.bytes));
     drivers.iter().map(|g| g.id.clone()).collect()
 }
 

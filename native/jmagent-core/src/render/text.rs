@@ -260,7 +260,7 @@ fn nmt_line(out: &mut String, r: &Report, scale: Scale) {
         size(n.total_malloc, scale)
     );
     let mut cats: Vec<_> = n.categories.iter().filter(|c| c.committed > 0).collect();
-    cats.sort_by(|a, b| b.committed.cmp(&a.committed));
+    cats.sort_by_key(|c| std::cmp::Reverse(c.committed));
     for c in cats.iter().take(8) {
         let _ = write!(out, " {} {},", c.name, size(c.committed, scale));
     }
