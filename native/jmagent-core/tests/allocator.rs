@@ -290,7 +290,9 @@ fn child_walk() {
                 quiet.wait();
                 churn.wait();
                 let mut i = 0;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // A third of the threads churn (on 2 cores, that is still
+                // millions of calls a second).
+                while t % 3 == 0 && !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let slot = (rng.next() as usize) % blocks.len();
                     // SAFETY: slots hold live malloc'd pointers or 0.
                     unsafe { libc::free(blocks[slot] as *mut libc::c_void) };
@@ -308,9 +310,7 @@ fn child_walk() {
         })
         .collect();
     quiet.wait();
-    // The first reading is a malloc_info; it takes longer than
-    // LOCKED_READING_MAX on this heap, so the arenas are found (which
-    // allocates) and walked from then on.
+    // The first reading finds the arenas (and allocates while doing so).
     let first = allocator::stats(AllocatorKind::Glibc).expect("stats(Glibc)");
     let mut quiet_pairs = Vec::new();
     for _ in 0..3 {
@@ -626,7 +626,7 @@ fn glibc_stats_cost_on_fragmented_heap() {
 
 /// The lock-free walk gives mallinfo2's figures: on a quiet heap of tens of
 /// thousands of free chunks in 12+ arenas, identical up to what the
-/// reading itself allocates (a few KiB); while 12 threads malloc and free,
+/// reading itself allocates (a few KiB); while 4 threads malloc and free,
 /// most readings still complete, stay close, and none locks the arenas.
 #[test]
 fn glibc_lock_free_walk_matches_mallinfo2() {
@@ -636,9 +636,11 @@ fn glibc_lock_free_walk_matches_mallinfo2() {
         "walk unavailable: {}",
         r["unavailable"]
     );
+    // Arenas of over SMALL_ARENAS: walked from the first reading on.
     assert!(
-        raw(&r["first"], "malloc_info.heaps").is_some(),
-        "first reading: malloc_info"
+        raw(&r["first"], "walk.heaps").is_some(),
+        "first reading: {}",
+        r["first"]
     );
     for pair in r["quiet"].as_array().unwrap() {
         let (m, s) = (&pair["mallinfo2"], &pair["stats"]);
@@ -713,7 +715,7 @@ fn glibc_lock_free_walk_matches_mallinfo2() {
         r["busy_ms"],
         r["churn_ops"]
     );
-    // 12 threads in tight malloc/free loops on 2 cores: most readings
+    // 4 threads in tight malloc/free loops on 2 cores: most readings
     // still complete.
     assert!(
         failed * 2 <= busy.len(),

@@ -78,17 +78,26 @@ impl Mallinfo2 {
 /// lock about as long: from then on the arenas are walked without locks.
 pub const LOCKED_READING_MAX: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// How glibc's figures are read in this process: `malloc_info` while it is
-/// cheap (exact, and cheaper than a walk on a small heap), the lock-free
-/// walk ([`super::glibc_walk`]) once a `malloc_info` took longer than
-/// [`LOCKED_READING_MAX`].
-#[derive(Default)]
+/// Arenas holding more than this are walked without locks even while
+/// `malloc_info` is still fast: fragmentation can grow between two
+/// readings, and one `malloc_info` of a large fragmented heap holds each
+/// arena's lock for milliseconds.
+pub const SMALL_ARENAS: u64 = 8 << 20;
+
+/// How glibc's figures are read in this process: `malloc_info` while the
+/// arenas are small and it is fast (exact, and cheaper than a walk there),
+/// else the lock-free walk ([`super::glibc_walk`]).
 struct Source {
-    /// The walker, once needed and found.
+    /// Whether the walker was looked for.
+    looked: bool,
+    /// The walker, if found and not contradicted by `malloc_info`.
     walker: Option<Box<Walker>>,
-    /// Why the walker cannot be used (not found, or its figures disagreed
-    /// with `malloc_info`'s).
+    /// Whether its figures were compared with a `malloc_info` reading.
+    validated: bool,
+    /// Why the walker cannot be used.
     unavailable: Option<String>,
+    /// A `malloc_info` reading took longer than [`LOCKED_READING_MAX`].
+    slow: bool,
     /// Whether a walk ever succeeded.
     walked: bool,
     /// Why the last walk failed, if it did.
@@ -96,8 +105,11 @@ struct Source {
 }
 
 static SOURCE: std::sync::Mutex<Source> = std::sync::Mutex::new(Source {
+    looked: false,
     walker: None,
+    validated: false,
     unavailable: None,
+    slow: false,
     walked: false,
     failed: None,
 });
@@ -105,21 +117,19 @@ static SOURCE: std::sync::Mutex<Source> = std::sync::Mutex::new(Source {
 fn glibc_stats() -> Result<AllocatorStats> {
     let mut source = SOURCE.lock().unwrap_or_else(|e| e.into_inner());
     let source = &mut *source;
-    let Some(w) = source.walker.as_mut() else {
-        let started = std::time::Instant::now();
-        let (stats, totals) = malloc_info_stats()?;
-        if started.elapsed() > LOCKED_READING_MAX && source.unavailable.is_none() {
-            match Walker::find()
-                .map_err(|e| e.0)
-                .and_then(|w| validate(w, &totals))
-            {
-                Ok(w) => source.walker = Some(Box::new(w)),
-                Err(why) => source.unavailable = Some(why),
-            }
+    if !source.looked {
+        source.looked = true;
+        match Walker::find() {
+            Ok(w) => source.walker = Some(Box::new(w)),
+            Err(e) => source.unavailable = Some(e.0),
         }
-        return Ok(stats);
+    }
+    let large = |w: &Walker| w.system_bytes().is_none_or(|b| b > SMALL_ARENAS);
+    let walk = match source.walker.as_mut() {
+        Some(w) if source.slow || large(w) => w.walk(),
+        _ => return locked_reading(source),
     };
-    match w.walk() {
+    match walk {
         Ok(walk) => {
             (source.walked, source.failed) = (true, None);
             Ok(walk_stats(&walk))
@@ -137,10 +147,24 @@ fn glibc_stats() -> Result<AllocatorStats> {
     }
 }
 
-/// Why glibc's last figures came from `malloc_info` (which locks each
-/// arena while it walks its free chunks) although a reading took longer
-/// than [`LOCKED_READING_MAX`], or why the last lock-free walk failed;
-/// `None` otherwise.
+/// One `malloc_info` reading; the first one also checks the walker's
+/// figures against it.
+fn locked_reading(source: &mut Source) -> Result<AllocatorStats> {
+    let started = std::time::Instant::now();
+    let (stats, totals) = malloc_info_stats()?;
+    source.slow |= started.elapsed() > LOCKED_READING_MAX;
+    if let (Some(w), false) = (source.walker.as_mut(), source.validated) {
+        source.validated = true;
+        if let Err(why) = validate(w, &totals) {
+            (source.walker, source.unavailable) = (None, Some(why));
+        }
+    }
+    Ok(stats)
+}
+
+/// Why glibc's figures cannot be read without locks (the walker was not
+/// found or disagreed with `malloc_info`), or why the last lock-free walk
+/// failed; `None` otherwise.
 pub fn lock_free_walk_unavailable() -> Option<String> {
     let source = SOURCE.lock().unwrap_or_else(|e| e.into_inner());
     match (&source.unavailable, source.failed) {
@@ -150,10 +174,10 @@ pub fn lock_free_walk_unavailable() -> Option<String> {
     }
 }
 
-/// The walker, if its figures agree with those of the `malloc_info`
+/// Whether the walker's figures agree with those of the `malloc_info`
 /// reading just made: the same number of arenas, and bytes from the system
 /// and mmapped chunks within 2% (other threads may allocate in between).
-fn validate(mut w: Walker, totals: &MallocInfoTotals) -> std::result::Result<Walker, String> {
+fn validate(w: &mut Walker, totals: &MallocInfoTotals) -> std::result::Result<(), String> {
     let walk = w
         .walk()
         .map_err(|why| format!("lock-free walk of glibc's arenas: {why}"))?;
@@ -162,7 +186,7 @@ fn validate(mut w: Walker, totals: &MallocInfoTotals) -> std::result::Result<Wal
         && close(walk.system, totals.system_current)
         && close(walk.mmapped_bytes, totals.mmap_size);
     if agree {
-        return Ok(w);
+        return Ok(());
     }
     Err(format!(
         "lock-free walk of glibc's arenas disagrees with malloc_info: the walk found {} arenas \

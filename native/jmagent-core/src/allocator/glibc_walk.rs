@@ -35,7 +35,8 @@ use std::time::{Duration, Instant};
 
 use crate::selfmem::SelfMemory;
 
-/// Walks of one heap before its last complete figures are used instead.
+/// Walks of one heap before its last complete figures are used instead
+/// (three times as many for a heap never walked whole).
 pub const ATTEMPTS: u32 = 3;
 
 /// Fast-bin chunks followed per list.
@@ -197,6 +198,21 @@ impl Walker {
         })
     }
 
+    /// The bytes all arenas obtained from the system (`mallinfo2`'s
+    /// `arena`), read without walking: two words per arena.
+    pub fn system_bytes(&self) -> Option<u64> {
+        let (mut total, mut arena, mut arenas) = (0, self.main_arena, 0);
+        loop {
+            let [next, _, _, system_mem] = self.mem.words::<4>(arena + NEXT as u64)?;
+            total += system_mem;
+            arenas += 1;
+            if next == self.main_arena || arenas > 4096 {
+                return (arenas <= 4096).then_some(total);
+            }
+            arena = next;
+        }
+    }
+
     /// Walks every arena; an error when the arenas' structures do not read
     /// as expected (the caller then uses `malloc_info`), naming what failed.
     pub fn walk(&mut self) -> Result<Walk, &'static str> {
@@ -354,7 +370,14 @@ fn walk_heap(
     top: Option<u64>,
     w: &mut Walk,
 ) -> Option<HeapFigures> {
-    for attempt in 0..ATTEMPTS {
+    // A heap never walked whole has no figures to fall back on: it gets
+    // more attempts.
+    let attempts = if last.contains_key(&range.start) {
+        ATTEMPTS
+    } else {
+        ATTEMPTS * 3
+    };
+    for attempt in 0..attempts {
         if attempt > 0 {
             w.retries += 1;
             reader.forget();
