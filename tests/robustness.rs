@@ -14,7 +14,10 @@ fn exit_is_prompt_with_a_sample_stuck_in_java() {
     each_jdk(|major| {
         let run = Run::workload(major, "stuck-probe")
             // The agent's first call into its Java probe never returns.
-            .jvm_flag("-Djmagent.test.stuckProbe=true");
+            .jvm_flag("-Djmagent.test.stuckProbe=true")
+            // Without the JVM's performance counters every sample needs the
+            // probe (with them, a sample may never call it).
+            .jvm_flag("-XX:-UsePerfData");
         let log = run.dir().join("report.jsonl");
         let mut running = run
             .agent_options(Some(&format!(

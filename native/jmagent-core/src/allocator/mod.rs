@@ -51,15 +51,15 @@ use std::ffi::{c_void, CStr};
 use std::fmt;
 
 mod glibc;
+mod glibc_find;
+mod glibc_ranges;
 mod glibc_walk;
 mod jemalloc;
 mod mimalloc;
 mod tcmalloc;
 
-pub use glibc::{
-    glibc_arena_heaps, lock_free_walk_unavailable, parse_malloc_info_arenas, ChunkScanner,
-    CHUNK_SEARCH_PAGES, GLIBC_HEAP_MAX_SIZE,
-};
+pub use glibc::{lock_free_walk_unavailable, parse_malloc_info_arenas};
+pub use glibc_ranges::{glibc_arena_heaps, ChunkScanner, CHUNK_SEARCH_PAGES, GLIBC_HEAP_MAX_SIZE};
 
 /// Where an allocator's memory lives, which decides how the ledger checks
 /// its figures against what is resident.
