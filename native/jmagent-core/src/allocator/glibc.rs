@@ -216,16 +216,19 @@ fn validate(w: &mut Walker, totals: &MallocInfoTotals) -> std::result::Result<()
 /// The statistics of a lock-free walk, named as `mallinfo2`'s fields.
 fn walk_stats(w: &Walk) -> AllocatorStats {
     let uordblks = w.system.saturating_sub(w.free_bytes);
-    let raw = [
-        ("arena", w.system),
-        ("ordblks", w.free_chunks),
-        ("smblks", w.fast_chunks),
-        ("hblks", w.mmapped_chunks),
-        ("hblkhd", w.mmapped_bytes),
-        ("fsmblks", w.fast_bytes),
-        ("uordblks", uordblks),
-        ("fordblks", w.free_bytes),
-        ("keepcost", w.main_top),
+    let info = Mallinfo2 {
+        arena: w.system as usize,
+        ordblks: w.free_chunks as usize,
+        smblks: w.fast_chunks as usize,
+        hblks: w.mmapped_chunks as usize,
+        hblkhd: w.mmapped_bytes as usize,
+        usmblks: 0,
+        fsmblks: w.fast_bytes as usize,
+        uordblks: uordblks as usize,
+        fordblks: w.free_bytes as usize,
+        keepcost: w.main_top as usize,
+    };
+    let walk = [
         ("walk.arenas", w.arenas),
         ("walk.heaps", w.heaps),
         ("walk.chunks", w.chunks),
@@ -233,6 +236,12 @@ fn walk_stats(w: &Walk) -> AllocatorStats {
         ("walk.reused_heaps", w.reused_heaps),
         ("walk.unchanged_arenas", w.unchanged_arenas),
     ];
+    // mallinfo2's names (usmblks, always 0 since glibc 2.26, left out).
+    let raw = info
+        .fields()
+        .into_iter()
+        .filter(|(name, _)| *name != "usmblks")
+        .chain(walk);
     AllocatorStats {
         in_use: uordblks + w.mmapped_bytes,
         in_use_includes_free: false,
@@ -243,7 +252,7 @@ fn walk_stats(w: &Walk) -> AllocatorStats {
         resident: None,
         arenas: Some(w.arenas),
         free_chunks: Some(w.free_chunks + w.fast_chunks),
-        raw: raw.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
+        raw: raw.map(|(k, v)| (k.to_string(), v)).collect(),
     }
 }
 
