@@ -706,7 +706,13 @@ fn glibc_lock_free_walk_matches_mallinfo2() {
             );
         };
         within("arena", raw(s, "arena").unwrap(), 0.10);
-        within("fordblks", u(&s["retained_free"]), 0.25);
+        // A heap taken from an earlier walk counts its growth since as free
+        // (so that growth is not read as allocations): its free bytes are
+        // then an upper bound, checked against the figures only when every
+        // heap was walked in this reading.
+        if raw(s, "walk.reused_heaps") == Some(0) {
+            within("fordblks", u(&s["retained_free"]), 0.25);
+        }
     }
     eprintln!(
         "while busy: {} readings ({failed} failed) in {} ms beside {} malloc/free pairs; \
