@@ -774,6 +774,95 @@ fn another_users_jvm_when_run_as_root() {
     });
 }
 
+/// Sets the modification time of `path` (not following a symlink) to
+/// `ago` before now.
+fn backdate(path: &Path, ago: Duration) {
+    let when = std::time::SystemTime::now() - ago;
+    let secs = when
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let t = libc::timespec {
+        tv_sec: secs,
+        tv_nsec: 0,
+    };
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path and two valid timespecs.
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            [t, t].as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    assert_eq!(rc, 0, "utimensat {}", path.display());
+}
+
+/// What an ended JVM whose pid was reused leaves in `/tmp`: its attach
+/// socket, which nothing listens on any more, and (as another user's) its
+/// performance counters. jmcmd must attach to the new JVM all the same,
+/// where jcmd fails with "Connection refused".
+#[test]
+fn a_reused_pid_with_the_socket_and_counters_of_an_ended_jvm() {
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    each_jdk(|major| {
+        let what = format!("JDK {major}");
+        let mut jvm = Run::workload(major, "jmcmd-reused-pid")
+            .agent_options(None)
+            .arg("seconds=120")
+            .spawn();
+        jvm.wait_for_line("ready");
+        let pid = jvm.pid();
+        let p = pid.to_string();
+        let socket = PathBuf::from(format!("/tmp/.java_pid{pid}"));
+        assert!(!socket.exists(), "{what}: the listener started on its own");
+        drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+        backdate(&socket, Duration::from_secs(3600));
+        // Counters of another user's JVM that ran with attach disabled.
+        let mut other = None;
+        let stale_perf = PathBuf::from(format!("/tmp/hsperfdata_{NOBODY}/{pid}"));
+        if root {
+            let mut b = Run::workload(major, "jmcmd-reused-pid-b")
+                .agent_options(None)
+                .jvm_flag("-XX:+DisableAttachMechanism")
+                .arg("seconds=121")
+                .spawn();
+            b.wait_for_line("ready");
+            let theirs = std::fs::read(format!("/tmp/hsperfdata_root/{}", b.pid())).unwrap();
+            std::fs::create_dir_all(stale_perf.parent().unwrap()).unwrap();
+            std::fs::write(&stale_perf, theirs).unwrap();
+            std::os::unix::fs::chown(&stale_perf, Some(65534), Some(65534)).unwrap();
+            other = Some(b);
+        }
+
+        let cols = listed(pid).unwrap_or_else(|| panic!("{what}: JVM {pid} not listed"));
+        assert_eq!(cols[4..], ["seconds=120"], "{what}: {cols:?}");
+        let r = jmcmd(&["--agent", &agent(), &p, "report", "format=json"]);
+        assert_eq!(r.ok(&what).json(&what)["pid"], pid, "{what}");
+        let fresh = std::fs::symlink_metadata(&socket).unwrap();
+        let age = std::time::SystemTime::now()
+            .duration_since(fresh.modified().unwrap())
+            .unwrap_or_default();
+        assert!(
+            age < Duration::from_secs(60),
+            "{what}: the socket is the stale one ({age:?} old)"
+        );
+        jmcmd(&[&p, "VM.version"]).ok(&what);
+        assert_no_leftovers(&what, pid);
+
+        let _ = std::fs::remove_file(&stale_perf);
+        terminate(pid);
+        assert_only_the_dynamic_agent_warning(major, &jvm.wait().stderr);
+        if let Some(b) = other {
+            terminate(b.pid());
+            let err = b.wait().stderr;
+            assert!(!err.contains("WARNING"), "{what}: {err}");
+        }
+    });
+}
+
 /// Whether this machine lets root make PID and mount namespaces.
 fn namespaces_available() -> Result<(), String> {
     // SAFETY: geteuid cannot fail.

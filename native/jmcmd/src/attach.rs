@@ -151,9 +151,61 @@ impl Drop for Trigger {
     }
 }
 
+/// Takes the target's credentials and makes sure its attach listener runs:
+/// what every attach starts with. A stale socket is removed first, with
+/// jmcmd's own credentials (root may remove what the JVM's user may not).
+pub fn open(target: &Target, timeout: Duration) -> Result<(Credentials, PathBuf)> {
+    remove_stale_socket(target)?;
+    let creds = Credentials::assume(target)?;
+    let socket = start_listener(target, timeout)?;
+    Ok((creds, socket))
+}
+
+/// A socket at the JVM's path that no listener holds: left by an ended
+/// process that had the same pid (pids are reused, and a JVM in a container
+/// is often pid 1 again after a restart with a kept `/tmp`). HotSpot does
+/// not replace it and jcmd fails on it with "Connection refused"; jmcmd
+/// removes it so that the JVM starts a listener of its own. A socket is
+/// judged stale only when it is older than the process and refuses a
+/// connection: a live listener's socket is never older than its JVM.
+fn remove_stale_socket(target: &Target) -> Result<()> {
+    let path = socket_path(target);
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        return Ok(());
+    };
+    if !meta.file_type().is_socket() {
+        return Ok(());
+    }
+    let Some(started) = process::started(target.pid) else {
+        return Ok(());
+    };
+    let made = std::time::UNIX_EPOCH
+        + Duration::new(meta.mtime().max(0) as u64, meta.mtime_nsec().max(0) as u32);
+    if made >= started {
+        return Ok(());
+    }
+    match UnixStream::connect(&path) {
+        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {}
+        _ => return Ok(()),
+    }
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::os(
+            format!(
+                "{} is a stale attach socket (older than process {}, and nothing listens on it) and cannot be removed; remove it as its owner (uid {}) or as root",
+                path.display(),
+                target.pid,
+                meta.uid()
+            ),
+            e,
+        )),
+    }
+}
+
 /// Makes sure the JVM's attach listener runs, starting it if needed, within
 /// `timeout`.
-pub fn start_listener(target: &Target, timeout: Duration) -> Result<PathBuf> {
+fn start_listener(target: &Target, timeout: Duration) -> Result<PathBuf> {
     let socket = socket_path(target);
     if socket_ready(target, &socket)? {
         return Ok(socket);

@@ -20,7 +20,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::attach::{self, Credentials, Reply};
+use crate::attach::{self, Reply};
 use crate::cli::Action;
 use crate::error::{Error, Result};
 use crate::process::Target;
@@ -287,8 +287,7 @@ pub fn run_action(
         Some(a) if target.foreign_root || running_as_root() => Some(a.read()?),
         _ => None,
     };
-    let _creds = Credentials::assume(target)?;
-    let socket = attach::start_listener(target, timeout)?;
+    let (_creds, socket) = attach::open(target, timeout)?;
     let library = library_for_target(target, agent.as_ref(), bytes.as_deref())?;
     let out = OutDir::create(target)?;
     let mut option_text = format!("action={}", action.name());
@@ -356,8 +355,7 @@ pub fn one_line(text: &str) -> String {
 
 /// Runs a diagnostic command (what `jcmd <pid> <line>` runs) and returns its output.
 pub fn diagnostic(target: &Target, line: &str, timeout: Duration) -> Result<String> {
-    let _creds = Credentials::assume(target)?;
-    let socket = attach::start_listener(target, timeout)?;
+    let (_creds, socket) = attach::open(target, timeout)?;
     let reply = attach::execute(target, &socket, "jcmd", [line, "", ""], timeout)?;
     if reply.status != 0 {
         return Err(Error::CommandFailed(one_line(&reply.output)));

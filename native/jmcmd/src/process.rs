@@ -300,7 +300,7 @@ pub fn inspect(pid: u32) -> Result<Target> {
     }
     let nspid = *st.nspids.last().expect("at least one pid");
     let root = PathBuf::from(format!("/proc/{pid}/root"));
-    let perf = crate::perfdata::find(&root.join("tmp"), nspid);
+    let perf = crate::perfdata::find(&root.join("tmp"), nspid, st.euid);
     let command = match perf.as_ref().and_then(|p| p.string("sun.rt.javaCommand")) {
         Some(c) => c,
         None => main_from_cmdline(&cmdline(pid)?),
@@ -316,6 +316,34 @@ pub fn inspect(pid: u32) -> Result<Target> {
         command,
         perf,
     })
+}
+
+/// The clock-tick count since boot at which a process started: field 22 of
+/// `/proc/<pid>/stat`, counted after the command name, which may itself
+/// hold spaces and parentheses.
+pub fn parse_start_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// When `pid` started, on the wall clock: its start in clock ticks since
+/// boot, placed by how long ago that was on the boot-time clock (which
+/// counts suspended time too, as the kernel's start time does).
+pub fn started(pid: u32) -> Option<std::time::SystemTime> {
+    let ticks = parse_start_ticks(&read_proc(pid, "stat").ok()?)?;
+    // SAFETY: sysconf only reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write.
+    if hz <= 0 || unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) } != 0 {
+        return None;
+    }
+    let since_boot = std::time::Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
+    let at = std::time::Duration::from_nanos(ticks.saturating_mul(1_000_000_000) / hz as u64);
+    std::time::SystemTime::now().checked_sub(since_boot.checked_sub(at)?)
 }
 
 /// Whether `pid` still exists (as a process, not a zombie).
@@ -342,6 +370,34 @@ pub fn all_pids() -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_ticks_after_a_name_with_spaces_and_parentheses() {
+        // /proc/<pid>/stat of a thread renamed "a) b (c", as the kernel writes it.
+        let stat = "4242 (a) b (c) S 1 4242 4242 0 -1 4194560 120 0 0 0 1 0 0 0 20 0 1 0 987654 9183232 512 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+        assert_eq!(parse_start_ticks(stat), Some(987654));
+        assert_eq!(parse_start_ticks("4242 (java) S 1 2"), None);
+        assert_eq!(parse_start_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn a_child_started_when_it_was_spawned() {
+        let before = std::time::SystemTime::now();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let after = std::time::SystemTime::now();
+        let started = started(child.id()).expect("a start time");
+        let _ = child.kill();
+        let _ = child.wait();
+        // Clock ticks are 10 ms; the two clocks are read a moment apart.
+        let slack = std::time::Duration::from_millis(50);
+        assert!(
+            started + slack >= before && started <= after + slack,
+            "started {started:?}, spawned between {before:?} and {after:?}"
+        );
+    }
 
     #[test]
     fn status_fields_and_nspid() {
