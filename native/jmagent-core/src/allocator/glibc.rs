@@ -187,14 +187,18 @@ pub fn lock_free_walk_unavailable() -> Option<String> {
 /// Whether the walker's figures agree with those of the `malloc_info`
 /// reading just made: the same number of arenas, and bytes from the system
 /// and mmapped chunks within 2% (other threads may allocate in between).
-fn validate(w: &mut Walker, totals: &MallocInfoTotals) -> std::result::Result<(), String> {
-    let walk = w
-        .walk()
-        .map_err(|why| format!("lock-free walk of glibc's arenas: {why}"))?;
+/// Only the arenas' headers and `mp_` are read, not their chunks (a walk
+/// of every heap at the first reading cost a short-lived JVM's final report
+/// 1 ms): a walk that later fails before any has succeeded falls back to
+/// `malloc_info` all the same.
+fn validate(w: &Walker, totals: &MallocInfoTotals) -> std::result::Result<(), String> {
+    let s = w
+        .summary()
+        .ok_or("lock-free reading of glibc's arenas: their headers cannot be read")?;
     let close = |a: u64, b: Option<u64>| b.is_some_and(|b| a.abs_diff(b) <= b / 50 + (64 << 10));
-    let agree = walk.arenas == totals.heaps
-        && close(walk.system, totals.system_current)
-        && close(walk.mmapped_bytes, totals.mmap_size);
+    let agree = s.arenas == totals.heaps
+        && close(s.system, totals.system_current)
+        && close(s.mmapped_bytes, totals.mmap_size);
     if agree {
         return Ok(());
     }
@@ -202,10 +206,10 @@ fn validate(w: &mut Walker, totals: &MallocInfoTotals) -> std::result::Result<()
         "lock-free walk of glibc's arenas disagrees with malloc_info: the walk found {} arenas \
          holding {} bytes and {} mmapped chunks of {} bytes, malloc_info {} arenas holding {:?} \
          bytes and {:?} mmapped chunks of {:?} bytes",
-        walk.arenas,
-        walk.system,
-        walk.mmapped_chunks,
-        walk.mmapped_bytes,
+        s.arenas,
+        s.system,
+        s.mmapped_chunks,
+        s.mmapped_bytes,
         totals.heaps,
         totals.system_current,
         totals.mmap_count,

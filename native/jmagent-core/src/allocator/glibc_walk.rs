@@ -136,6 +136,15 @@ struct HeapFigures {
     extent: u64,
 }
 
+/// What [`Walker::summary`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub arenas: u64,
+    pub system: u64,
+    pub mmapped_chunks: u64,
+    pub mmapped_bytes: u64,
+}
+
 /// Where libc keeps `main_arena` and `mp_`, and the heaps' last figures.
 #[derive(Debug)]
 pub struct Walker {
@@ -201,16 +210,45 @@ impl Walker {
         })
     }
 
-    /// The bytes all arenas obtained from the system (`mallinfo2`'s
-    /// `arena`), read without walking: two words per arena.
+    /// The arenas' sizes and the mmapped chunks, from the arenas' headers
+    /// and `mp_` alone (a few dozen bytes an arena, no chunk): what
+    /// `malloc_info` reports as `<system type="current">`, its heaps and
+    /// `<aspace type="mmap">`, so the walker's offsets can be checked
+    /// against it cheaply.
+    pub fn summary(&self) -> Option<Summary> {
+        let n_mmaps = self.mem.u32(self.sbrk_base_at - self.n_mmaps_offset)?;
+        let [mmapped, _, _] = self.mem.words::<3>(self.sbrk_base_at - MMAPPED_MEM)?;
+        Some(Summary {
+            system: self.system_bytes()?,
+            arenas: self.arena_count()?,
+            mmapped_chunks: u64::from(n_mmaps),
+            mmapped_bytes: mmapped,
+        })
+    }
+
+    /// Bytes the arenas hold from the system (their `system_mem`), read
+    /// without a walk.
     pub fn system_bytes(&self) -> Option<u64> {
-        let (mut total, mut arena, mut arenas) = (0, self.main_arena, 0);
+        let mut total = 0;
+        self.each_arena(|system_mem| total += system_mem)?;
+        Some(total)
+    }
+
+    fn arena_count(&self) -> Option<u64> {
+        let mut n = 0;
+        self.each_arena(|_| n += 1)?;
+        Some(n)
+    }
+
+    /// Calls `f` with each arena's `system_mem`, following the arenas' ring.
+    fn each_arena(&self, mut f: impl FnMut(u64)) -> Option<()> {
+        let (mut arena, mut arenas) = (self.main_arena, 0);
         loop {
             let [next, _, _, system_mem] = self.mem.words::<4>(arena + NEXT as u64)?;
-            total += system_mem;
+            f(system_mem);
             arenas += 1;
             if next == self.main_arena || arenas > 4096 {
-                return (arenas <= 4096).then_some(total);
+                return (arenas <= 4096).then_some(());
             }
             arena = next;
         }
