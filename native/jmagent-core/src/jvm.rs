@@ -67,6 +67,17 @@ pub struct JvmSnapshot {
     pub java_threads: u64,
     pub daemon_threads: u64,
     pub peak_threads: u64,
+    /// Garbage collections so far, as the JVM counts them: the MXBeans'
+    /// collection counts, or the collectors' pause counters (a ZGC cycle
+    /// counts three pauses). Only its changes are used: a change between
+    /// two samples means a collection ran between them.
+    pub gc_count: Option<u64>,
+    /// The Java heap in use just after the last collection: the pools'
+    /// collection usage (MXBeans), or a generational collector's old
+    /// generation and survivor spaces (performance counters, which change
+    /// only at collections). `None` where neither is known (ZGC,
+    /// Shenandoah through the counters).
+    pub heap_after_gc: Option<u64>,
     /// `-Xss`/`ThreadStackSize`, in bytes (the option is in KB).
     pub thread_stack_size: Option<u64>,
     /// The direct-buffer limit in force: `MaxDirectMemorySize`, or the
@@ -153,6 +164,10 @@ impl JvmSnapshot {
                     s.java_threads = bytes(num(1)?).unwrap_or(0);
                     s.daemon_threads = bytes(num(2)?).unwrap_or(0);
                     s.peak_threads = bytes(num(3)?).unwrap_or(0);
+                }
+                "gc" => {
+                    s.gc_count = bytes(num(1)?);
+                    s.heap_after_gc = fields.get(2).and_then(|f| f.parse().ok()).and_then(bytes);
                 }
                 "runtime_max_memory" => runtime_max = bytes(num(1)?),
                 "option" if fields.len() >= 3 => match fields[1] {
@@ -431,6 +446,27 @@ fn metaspace_pools(p: &PerfData, class_space: bool) -> Result<Vec<MemoryPool>, S
     Ok(pools)
 }
 
+/// The collectors' invocation counters (`sun.gc.collector.<n>.invocations`)
+/// summed: `None` when the JVM has none.
+fn collections(p: &PerfData) -> Option<u64> {
+    let counts: Vec<u64> = (0..8)
+        .filter_map(|n| p.bytes(&format!("sun.gc.collector.{n}.invocations")))
+        .collect();
+    (!counts.is_empty()).then(|| counts.iter().sum())
+}
+
+/// A generational collector's heap after the last collection: old
+/// generation plus survivor spaces, whose counters HotSpot updates at
+/// collections (eden is empty then). `None` for a collector without an
+/// eden space (ZGC, Shenandoah): their one space's counter is current use.
+fn after_collection(p: &PerfData) -> Option<u64> {
+    if p.string("sun.gc.generation.0.space.0.name").as_deref() != Some("eden") {
+        return None;
+    }
+    let used = |n: &str| p.bytes(&format!("sun.gc.generation.{n}.used"));
+    Some(used("1.space.0")? + used("0.space.1").unwrap_or(0) + used("0.space.2").unwrap_or(0))
+}
+
 impl JvmSnapshot {
     /// The figures HotSpot's performance counters hold: heap pools (under
     /// the MXBeans' names for `collector`), heap totals, metaspace and
@@ -463,6 +499,8 @@ impl JvmSnapshot {
             java_threads: count("java.threads.live")?,
             daemon_threads: count("java.threads.daemon")?,
             peak_threads: count("java.threads.livePeak")?,
+            gc_count: collections(p),
+            heap_after_gc: after_collection(p),
             vm_name: text("java.property.java.vm.name")?,
             vm_version: text("java.property.java.vm.version")?,
             java_version: text("java.property.java.vm.specification.version")?,

@@ -195,6 +195,8 @@ impl crate::diagnosis::Point {
             buckets,
             heap_used: jvm.map_or(0, |j| j.heap_used),
             heap_committed: jvm.map_or(0, |j| j.heap_committed),
+            gc_count: jvm.and_then(|j| j.gc_count),
+            heap_after_gc: jvm.and_then(|j| j.heap_after_gc),
             native_threads: r.process.threads,
             code_cache_used: code.map_or(0, |c| c.0),
             code_cache_max: code.map_or(0, |c| c.1),

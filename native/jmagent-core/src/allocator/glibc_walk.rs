@@ -210,48 +210,32 @@ impl Walker {
         })
     }
 
-    /// The arenas' sizes and the mmapped chunks, from the arenas' headers
-    /// and `mp_` alone (a few dozen bytes an arena, no chunk): what
-    /// `malloc_info` reports as `<system type="current">`, its heaps and
-    /// `<aspace type="mmap">`, so the walker's offsets can be checked
-    /// against it cheaply.
+    /// The arenas' sizes and the mmapped chunks from the arenas' headers and
+    /// `mp_` alone, no chunk: what `malloc_info` reports as its heaps,
+    /// `<system type="current">` and `<aspace type="mmap">`.
     pub fn summary(&self) -> Option<Summary> {
         let n_mmaps = self.mem.u32(self.sbrk_base_at - self.n_mmaps_offset)?;
         let [mmapped, _, _] = self.mem.words::<3>(self.sbrk_base_at - MMAPPED_MEM)?;
-        Some(Summary {
-            system: self.system_bytes()?,
-            arenas: self.arena_count()?,
+        let (mut system, mut arenas, mut arena) = (0, 0, self.main_arena);
+        loop {
+            let [next, _, _, system_mem] = self.mem.words::<4>(arena + NEXT as u64)?;
+            (system, arenas) = (system + system_mem, arenas + 1);
+            if next == self.main_arena || arenas > 4096 {
+                break;
+            }
+            arena = next;
+        }
+        (arenas <= 4096).then_some(Summary {
+            system,
+            arenas,
             mmapped_chunks: u64::from(n_mmaps),
             mmapped_bytes: mmapped,
         })
     }
 
-    /// Bytes the arenas hold from the system (their `system_mem`), read
-    /// without a walk.
+    /// Bytes the arenas hold from the system (their `system_mem`).
     pub fn system_bytes(&self) -> Option<u64> {
-        let mut total = 0;
-        self.each_arena(|system_mem| total += system_mem)?;
-        Some(total)
-    }
-
-    fn arena_count(&self) -> Option<u64> {
-        let mut n = 0;
-        self.each_arena(|_| n += 1)?;
-        Some(n)
-    }
-
-    /// Calls `f` with each arena's `system_mem`, following the arenas' ring.
-    fn each_arena(&self, mut f: impl FnMut(u64)) -> Option<()> {
-        let (mut arena, mut arenas) = (self.main_arena, 0);
-        loop {
-            let [next, _, _, system_mem] = self.mem.words::<4>(arena + NEXT as u64)?;
-            f(system_mem);
-            arenas += 1;
-            if next == self.main_arena || arenas > 4096 {
-                return (arenas <= 4096).then_some(());
-            }
-            arena = next;
-        }
+        self.summary().map(|s| s.system)
     }
 
     /// Walks every arena; an error when the arenas' structures do not read

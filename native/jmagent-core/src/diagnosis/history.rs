@@ -27,6 +27,10 @@ pub struct Point {
     pub buckets: [u64; TRACKED.len()],
     pub heap_used: u64,
     pub heap_committed: u64,
+    /// The JVM's collection count ([`crate::jvm::JvmSnapshot::gc_count`]).
+    pub gc_count: Option<u64>,
+    /// The heap in use after the last collection, where the JVM says.
+    pub heap_after_gc: Option<u64>,
     pub native_threads: u64,
     pub code_cache_used: u64,
     pub code_cache_max: u64,

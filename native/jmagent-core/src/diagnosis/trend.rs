@@ -117,11 +117,88 @@ pub(super) fn seconds_to_limit(last: &Point, usage_trend: &Trend) -> Option<u64>
     })
 }
 
-/// Growth of a series' floor: the minimum of the last third minus the
-/// minimum of the first third (the live set, for the used heap).
-pub(super) fn floor_growth(points: &[&Point], value: impl Fn(&Point) -> u64) -> i64 {
-    let n = points.len();
-    let third = n / 3;
-    let min = |ps: &[&Point]| ps.iter().map(|p| value(p)).min().unwrap_or(0);
-    min(&points[n - third..]) as i64 - min(&points[..third]) as i64
+/// Collections in the window from which the heap is judged.
+pub const MIN_COLLECTIONS: u64 = 3;
+
+/// The heap after collections across a window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AfterCollections {
+    /// Collections counted in the window (by the JVM's own count).
+    pub collections: u64,
+    /// Whether the JVM said what each collection left
+    /// ([`Point::heap_after_gc`]), rather than the heap being read at the
+    /// first sample after it.
+    pub exact: bool,
+    /// The heap after collections at the start and at the end of the
+    /// window: medians of the first and last thirds of the JVM's figure,
+    /// or the lowest of the first and last thirds of the samples taken
+    /// just after a collection.
+    pub first: u64,
+    pub last: u64,
+    /// Share of steps between consecutive values that did not go down.
+    pub steadiness: f64,
+}
+
+fn steadiness(v: &[u64]) -> f64 {
+    let steps = v.windows(2).filter(|w| w[1] >= w[0]).count();
+    steps as f64 / (v.len().max(2) - 1) as f64
+}
+
+/// The Java heap after collections: the JVM's own figure where it has one
+/// (it changes only at collections), else the heap in use at the samples
+/// taken just after a collection (its count changed since the sample
+/// before), which is the live set plus what was allocated since, so the
+/// lowest of several is taken. Between collections the heap only fills
+/// with garbage, which says nothing of the live set. An error says why the
+/// heap cannot be judged: no collection count, or fewer than
+/// [`MIN_COLLECTIONS`] collections in the window.
+pub(super) fn after_collections(points: &[&Point]) -> Result<AfterCollections, String> {
+    let (Some(first), Some(last)) = (
+        points.first().and_then(|p| p.gc_count),
+        points.last().and_then(|p| p.gc_count),
+    ) else {
+        return Err("the JVM gives no collection count".into());
+    };
+    let collections = last.saturating_sub(first);
+    if collections < MIN_COLLECTIONS {
+        return Err(format!(
+            "{collections} collection(s) in the window; the live set shows only after collections, and {MIN_COLLECTIONS} are needed"
+        ));
+    }
+    let exact: Option<Vec<u64>> = points.iter().map(|p| p.heap_after_gc).collect();
+    if let Some(v) = exact {
+        let third = v.len() / 3;
+        let median = |s: &[u64]| {
+            let mut s = s.to_vec();
+            s.sort_unstable();
+            s[s.len() / 2]
+        };
+        return Ok(AfterCollections {
+            collections,
+            exact: true,
+            first: median(&v[..third]),
+            last: median(&v[v.len() - third..]),
+            steadiness: steadiness(&v),
+        });
+    }
+    let seen: Vec<u64> = points
+        .windows(2)
+        .filter(|w| matches!((w[0].gc_count, w[1].gc_count), (Some(a), Some(b)) if b > a))
+        .map(|w| w[1].heap_used)
+        .collect();
+    if seen.len() < 2 {
+        return Err(format!(
+            "{collections} collection(s) in the window, but all between the same two samples"
+        ));
+    }
+    let n = seen.len();
+    let third = n.div_ceil(3);
+    let floor = |v: &[u64]| v.iter().copied().min().unwrap_or(0);
+    Ok(AfterCollections {
+        collections,
+        exact: false,
+        first: floor(&seen[..third]),
+        last: floor(&seen[n - third..]),
+        steadiness: steadiness(&seen),
+    })
 }

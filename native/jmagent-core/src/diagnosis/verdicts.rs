@@ -39,6 +39,8 @@ pub struct Diagnosis {
     /// At the current RSS growth, seconds until the container limit.
     pub seconds_to_limit: Option<u64>,
     pub verdicts: Vec<Verdict>,
+    /// What could not be judged in this window, and why: `(area, reason)`.
+    pub not_judged: Vec<(&'static str, String)>,
 }
 
 fn mib(bytes: i64) -> String {
@@ -74,6 +76,8 @@ struct Context<'a> {
     /// Trend of the container's usage (RSS without a container).
     usage_trend: Trend,
     seconds_to_limit: Option<u64>,
+    /// The heap after collections, or why it cannot be judged.
+    heap: Result<trend::AfterCollections, String>,
 }
 
 impl<'a> Context<'a> {
@@ -94,6 +98,7 @@ impl<'a> Context<'a> {
         let usage_trend = Trend::of(&points, |p: &Point| p.container_usage.unwrap_or(p.rss))
             .expect("6 points or more");
         let seconds_to_limit = trend::seconds_to_limit(last, &usage_trend);
+        let heap = trend::after_collections(&points);
         Some(Context {
             points,
             first,
@@ -106,6 +111,7 @@ impl<'a> Context<'a> {
             drivers,
             usage_trend,
             seconds_to_limit,
+            heap,
         })
     }
 
@@ -173,6 +179,13 @@ pub fn diagnose(history: &History, window: Duration, pid: u32) -> Option<Diagnos
         drivers: ctx.drivers,
         seconds_to_limit: ctx.seconds_to_limit,
         verdicts,
+        not_judged: ctx
+            .heap
+            .as_ref()
+            .err()
+            .map(|why| ("java_heap", why.clone()))
+            .into_iter()
+            .collect(),
     })
 }
 
@@ -409,18 +422,25 @@ fn mapped_file_growth(c: &Context) -> Option<Finding> {
     })
 }
 
-/// Java heap: the live set, seen as the minimum used heap.
+/// Java heap: the live set, seen in the heap in use just after
+/// collections (see [`trend::after_collections`]); not judged with fewer
+/// than [`trend::MIN_COLLECTIONS`] of them in the window.
 fn heap_growth(c: &Context) -> Option<Finding> {
     let (pid, last, window_text) = (c.pid, c.last, &c.window_text);
-    let live_growth = trend::floor_growth(&c.points, |p: &Point| p.heap_used);
-    if live_growth < c.threshold as i64 {
+    let after = c.heap.as_ref().ok()?;
+    let live_growth = after.last as i64 - after.first as i64;
+    if live_growth < c.threshold as i64 || after.steadiness < 0.7 {
         return None;
     }
     Some(Finding {
         title: "the Java heap's live set grows (not a native problem)".into(),
         evidence: format!(
-            "the lowest heap use rose by {} {window_text} (now {} used of {} committed)",
+            "the heap in use after collections rose by {} {window_text}, from {} to {} ({} collections{}; now {} used of {} committed)",
             mib(live_growth),
+            mib(after.first as i64),
+            mib(after.last as i64),
+            after.collections,
+            if after.exact { "" } else { ", read at the first sample after each" },
             mib(last.heap_used as i64),
             mib(last.heap_committed as i64)
         ),
@@ -564,18 +584,67 @@ mod tests {
         assert!(ids(&d).is_empty(), "{d:?}");
     }
 
+    /// A heap that fills with garbage for 5 samples, then a collection
+    /// brings it down to the live set `live(t)`.
+    fn collected(t: u64, p: &mut Point, live: impl Fn(u64) -> u64) {
+        p.heap_used = live(t) + (t % 5) * 45 * MIB;
+        p.gc_count = Some(t / 5);
+    }
+
+    fn heap_not_judged(d: &Diagnosis) -> Option<&str> {
+        d.not_judged
+            .iter()
+            .find(|(area, _)| *area == "java_heap")
+            .map(|(_, why)| why.as_str())
+    }
+
     #[test]
-    fn heap_growth_is_the_live_set_not_garbage() {
-        // Garbage: used heap saw-tooths between 20 and 200 MiB.
-        let h = history(30, |t, p| p.heap_used = 20 * MIB + (t % 5) * 45 * MIB);
-        assert!(ids(&diagnose(&h, Duration::from_secs(29), 1).unwrap()).is_empty());
-        // Live set: the floor rises 4 MiB/s.
+    fn heap_growth_is_the_live_set_after_collections_not_garbage() {
+        // Garbage: used heap saw-tooths between 20 and 200 MiB, a
+        // collection every 5 samples; the live set stays at 20 MiB.
+        let h = history(30, |t, p| collected(t, p, |_| 20 * MIB));
+        let d = diagnose(&h, Duration::from_secs(29), 1).unwrap();
+        assert!(ids(&d).is_empty(), "{d:?}");
+        assert_eq!(heap_not_judged(&d), None, "judged: 5 collections");
+        // Live set: what collections leave rises 4 MiB/s.
+        let h = history(30, |t, p| collected(t, p, |t| 20 * MIB + t * 4 * MIB));
+        let d = diagnose(&h, Duration::from_secs(29), 1).unwrap();
+        assert_eq!(ids(&d), vec!["heap_growth"], "{d:?}");
+        assert!(
+            d.verdicts[0].evidence.contains("5 collections"),
+            "{}",
+            d.verdicts[0].evidence
+        );
+    }
+
+    #[test]
+    fn a_heap_filling_with_garbage_between_rare_collections_is_not_judged() {
+        // A steady service with a large heap: garbage accumulates at
+        // 4 MiB/s and no collection runs in the window. The lowest heap use
+        // of the last third is far above the first's, yet nothing is live.
         let h = history(30, |t, p| {
-            p.heap_used = 20 * MIB + t * 4 * MIB + (t % 5) * 20 * MIB
+            p.heap_used = 100 * MIB + t * 4 * MIB;
+            p.gc_count = Some(7);
         });
+        let d = diagnose(&h, Duration::from_secs(29), 1).unwrap();
+        assert!(ids(&d).is_empty(), "{d:?}");
+        let why = heap_not_judged(&d).expect("the heap is not judged");
+        assert!(why.starts_with("0 collection(s)"), "{why}");
+        // Two collections: still too few.
+        let h = history(30, |t, p| {
+            p.heap_used = 100 * MIB + (t % 12) * 4 * MIB;
+            p.gc_count = Some(7 + t / 12);
+        });
+        let d = diagnose(&h, Duration::from_secs(29), 1).unwrap();
+        assert!(ids(&d).is_empty(), "{d:?}");
+        assert!(heap_not_judged(&d).unwrap().starts_with("2 collection(s)"));
+        // Without a collection count (an old probe's log): not judged.
+        let h = history(30, |t, p| p.heap_used = 100 * MIB + t * 4 * MIB);
+        let d = diagnose(&h, Duration::from_secs(29), 1).unwrap();
+        assert!(ids(&d).is_empty(), "{d:?}");
         assert_eq!(
-            ids(&diagnose(&h, Duration::from_secs(29), 1).unwrap()),
-            vec!["heap_growth"]
+            heap_not_judged(&d),
+            Some("the JVM gives no collection count")
         );
     }
 

@@ -192,6 +192,10 @@ fn diagnosis() -> Diagnosis {
         ],
         drivers: vec!["malloc_in_use".into(), "direct_buffers".into()],
         seconds_to_limit: Some(754),
+        not_judged: vec![(
+            "java_heap",
+            "1 collection(s) in the window; the live set shows only after collections, and 3 are needed".into(),
+        )],
         verdicts: vec![
             Verdict {
                 id: "native_malloc_growth",

@@ -143,6 +143,8 @@ fn jvm(j: &JvmSnapshot) -> Value {
         "class_space_committed_bytes": j.class_space_committed(),
         "code_cache_committed_bytes": j.code_cache_committed(),
         "java_threads": j.java_threads,
+        "gc_count": j.gc_count,
+        "heap_after_gc_bytes": j.heap_after_gc,
         "thread_stack_size_bytes": j.thread_stack_size,
         "direct_buffer_count": dc,
         "direct_buffer_bytes": du,
@@ -213,6 +215,10 @@ fn diagnosis(d: &Diagnosis) -> Value {
             "title": v.title,
             "evidence": v.evidence,
             "advice": v.advice,
+        })).collect::<Vec<_>>(),
+        "not_judged": d.not_judged.iter().map(|(area, why)| json!({
+            "area": area,
+            "reason": why,
         })).collect::<Vec<_>>(),
     })
 }

@@ -315,6 +315,9 @@ fn diagnosis(out: &mut String, d: &Diagnosis, scale: Scale) {
             let _ = writeln!(out, "  advice: {a}");
         }
     }
+    for (area, why) in &d.not_judged {
+        let _ = writeln!(out, "not judged yet: {}: {why}", area.replace('_', " "));
+    }
 }
 
 /// Sources that could not be read.

@@ -1,6 +1,7 @@
 package io.jmagent;
 
 import java.lang.management.BufferPoolMXBean;
+import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryPoolMXBean;
 import java.lang.management.MemoryUsage;
@@ -82,6 +83,25 @@ public final class Probe {
                    threads.getPeakThreadCount());
         } catch (Throwable t) {
             error(out, "threads", t);
+        }
+        try {
+            long collections = 0;
+            for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+                collections += Math.max(0, gc.getCollectionCount());
+            }
+            long after = 0;
+            boolean known = false;
+            for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
+                MemoryUsage u = pool.getType() == java.lang.management.MemoryType.HEAP
+                    ? pool.getCollectionUsage() : null;
+                if (u != null) {
+                    after += u.getUsed();
+                    known = true;
+                }
+            }
+            record(out, "gc", collections, known ? after : -1);
+        } catch (Throwable t) {
+            error(out, "gc", t);
         }
         record(out, "runtime_max_memory", Runtime.getRuntime().maxMemory());
         try {
