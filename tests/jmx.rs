@@ -3,6 +3,7 @@
 //! JMX connector), and its deferred registration.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use jmagent_tests::*;
 
@@ -61,6 +62,15 @@ fn jconsole_style_client_reads_every_attribute_and_invokes_every_operation() {
             .arg("seconds=40")
             .spawn();
         target.wait_for_line("ready");
+        // The figures are compared with the log's last periodic report:
+        // wait for the first one, since the client's LogInterval write
+        // restarts the interval and the JVM is stopped right after it.
+        let waiting = std::time::Instant::now();
+        while std::fs::read_to_string(&log).map_or(true, |t| t.lines().next().is_none())
+            && waiting.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let check = Run::workload(major, "jmx-client")
             .agent_options(None)
             .main_class("io.jmagent.tests.JmxCheck")

@@ -336,3 +336,51 @@ fn without_perf_data_the_probe_serves() {
         assert!(bucket(r, "metaspace").is_some_and(|b| b > 0), "JDK {major}");
     });
 }
+
+/// The classes a hello-world loads, by name, from `-Xlog:class+load`.
+fn loaded_classes(major: u32, agent: Option<&str>) -> std::collections::BTreeSet<String> {
+    let out = Run::workload(major, "hello-classes")
+        .main_class("io.jmagent.examples.bench.Hello")
+        .agent_options(agent)
+        .jvm_flag("-Xlog:class+load")
+        .run();
+    out.assert_success();
+    let classes: std::collections::BTreeSet<String> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("[class,load]") && l.contains(" source: "))
+        .filter_map(|l| l.split("] ").last()?.split(' ').next().map(str::to_string))
+        .collect();
+    assert!(
+        classes.contains("io.jmagent.examples.bench.Hello"),
+        "JDK {major}: no class list in\n{}",
+        out.stdout
+    );
+    classes
+}
+
+/// The agent reads the buffer pools' counters only once their classes are
+/// loaded (a pool of a class not loaded is empty): a hello-world with the
+/// agent, its final report included, loads exactly the classes it loads
+/// without (looking the pools up used to load about twenty classes and
+/// libnio). The pools' figures once buffers exist are checked against the
+/// MXBeans above.
+#[test]
+fn the_agent_loads_no_class_into_a_jvm_that_makes_no_buffer() {
+    each_jdk(|major| {
+        let without = loaded_classes(major, None);
+        let with = loaded_classes(major, Some("jmx=off"));
+        let added: Vec<_> = with.difference(&without).collect();
+        let missing: Vec<_> = without.difference(&with).collect();
+        assert!(
+            added.is_empty() && missing.is_empty(),
+            "JDK {major}: {} classes without the agent, {} with; added {added:?}, missing {missing:?}",
+            without.len(),
+            with.len()
+        );
+        println!(
+            "JDK {major}: {} classes loaded with and without the agent",
+            with.len()
+        );
+    });
+}

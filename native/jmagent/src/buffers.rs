@@ -13,12 +13,19 @@
 //!   `FileChannelImpl$DefaultUnmapper` from JDK 14 on;
 //! - `mapped - 'non-volatile memory'`: the same fields of
 //!   `FileChannelImpl$SyncUnmapper`, where it has them.
+//!
+//! A pool whose class the JVM has not loaded yet reads as empty: its
+//! counters are static fields of that class, which only its own code
+//! increments. Whether a class is loaded is asked with HotSpot's
+//! `JVM_FindLoadedClass` (what `ClassLoader.findLoadedClass` calls), which
+//! loads nothing; looking the classes up at once would load and initialise
+//! about twenty classes and libnio in a JVM that never makes a buffer.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use jmagent_core::jvm::BufferPool;
 use jni::ids::{JFieldID, JStaticFieldID};
-use jni::objects::{JClass, JObject};
+use jni::objects::{JClass, JObject, JString};
 use jni::refs::Global;
 use jni::signature::{JavaType, Primitive};
 use jni::strings::JNIString;
@@ -41,15 +48,112 @@ struct DirectPool {
     value: JFieldID,
 }
 
-struct Lookups {
-    direct: DirectPool,
-    mapped: Vec<StaticPool>,
+/// Where a pool's look-up stands.
+enum Slot<T> {
+    /// Its class is not loaded yet: the pool is empty.
+    Pending,
+    Ready(T),
+    Failed(String),
 }
 
-/// The buffer pools' fields, looked up at the first read.
+struct Lookups {
+    direct: Slot<DirectPool>,
+    mapped: Slot<Vec<StaticPool>>,
+    /// Class names as Java strings (made once), for `JVM_FindLoadedClass`.
+    names: Vec<(&'static str, Global<JString<'static>>)>,
+}
+
+/// The buffer pools' fields, looked up once their classes are loaded.
 #[derive(Default)]
 pub struct Buffers {
-    lookups: OnceLock<Result<Lookups, String>>,
+    lookups: Mutex<Option<Lookups>>,
+}
+
+/// The class holding the direct pool's counters, and the classes that
+/// hold the mapped pool's (JDK 11, then JDK 14 and later).
+const BITS: &str = "java/nio/Bits";
+const UNMAPPERS: [&str; 2] = [
+    "sun/nio/ch/FileChannelImpl$Unmapper",
+    "sun/nio/ch/FileChannelImpl$DefaultUnmapper",
+];
+
+/// `jclass JVM_FindLoadedClass(JNIEnv*, jobject loader, jstring name)`.
+type FindLoadedClass = unsafe extern "system" fn(
+    *mut jni::sys::JNIEnv,
+    jni::sys::jobject,
+    jni::sys::jstring,
+) -> jni::sys::jclass;
+
+/// HotSpot's `JVM_FindLoadedClass`, exported by libjvm.so (the launcher
+/// loads it with `RTLD_GLOBAL`); `None` in a JVM that does not export it.
+fn find_loaded_class() -> Option<FindLoadedClass> {
+    static F: OnceLock<Option<FindLoadedClass>> = OnceLock::new();
+    *F.get_or_init(|| {
+        // SAFETY: dlsym only looks a name up.
+        let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"JVM_FindLoadedClass".as_ptr()) };
+        // SAFETY: HotSpot's JVM_FindLoadedClass has this signature (jvm.h)
+        // on every JDK from 8 to 25.
+        (!f.is_null())
+            .then(|| unsafe { std::mem::transmute::<*mut libc::c_void, FindLoadedClass>(f) })
+    })
+}
+
+impl Lookups {
+    fn new(env: &mut Env) -> Lookups {
+        let mut names = Vec::new();
+        for name in std::iter::once(BITS).chain(UNMAPPERS) {
+            let global = env.new_string(name).and_then(|s| env.new_global_ref(&s));
+            if let Some(g) = optional(env, global) {
+                names.push((name, g));
+            }
+        }
+        Lookups {
+            direct: Slot::Pending,
+            mapped: Slot::Pending,
+            names,
+        }
+    }
+
+    /// Whether the boot loader has loaded `class` (slash-separated): asked
+    /// without loading it. When that cannot be asked, `true`: the class is
+    /// then looked up (and loaded) as any other.
+    fn loaded(&self, env: &mut Env, class: &str) -> bool {
+        let (Some(find), Some((_, name))) = (
+            find_loaded_class(),
+            self.names.iter().find(|(n, _)| *n == class),
+        ) else {
+            return true;
+        };
+        // SAFETY: a JNI env of this thread, the boot loader (null) and a
+        // global reference to a String; the result is a local reference
+        // or null. The name has no '.', so JDK 11 makes no new String.
+        let found = unsafe { find(env.get_raw(), std::ptr::null_mut(), name.as_raw()) };
+        if env.exception_check() {
+            env.exception_clear();
+        }
+        if found.is_null() {
+            return false;
+        }
+        // SAFETY: `found` is a local reference of this thread's frame.
+        env.delete_local_ref(unsafe { JObject::from_raw(env, found) });
+        true
+    }
+
+    /// Looks up the pools whose classes are now loaded.
+    fn resolve(&mut self, env: &mut Env) {
+        if matches!(self.direct, Slot::Pending) && self.loaded(env, BITS) {
+            self.direct = match direct(env) {
+                Ok(d) => Slot::Ready(d),
+                Err(e) => Slot::Failed(e),
+            };
+        }
+        if matches!(self.mapped, Slot::Pending) && UNMAPPERS.iter().any(|c| self.loaded(env, c)) {
+            self.mapped = match mapped(env) {
+                Ok(m) => Slot::Ready(m),
+                Err(e) => Slot::Failed(e),
+            };
+        }
+    }
 }
 
 /// Clears a pending exception (a failed lookup throws one) and names what failed.
@@ -150,15 +254,17 @@ fn mapped(env: &mut Env) -> Result<Vec<StaticPool>, String> {
     Ok(std::iter::once(mapped).chain(sync).collect())
 }
 
-fn lookups(env: &mut Env) -> Result<Lookups, String> {
-    Ok(Lookups {
-        direct: direct(env)?,
-        mapped: mapped(env)?,
-    })
-}
-
 const LONG: JavaType = JavaType::Primitive(Primitive::Long);
 const INT: JavaType = JavaType::Primitive(Primitive::Int);
+
+fn empty(name: &str) -> BufferPool {
+    BufferPool {
+        name: name.into(),
+        count: 0,
+        used: 0,
+        capacity: 0,
+    }
+}
 
 impl Buffers {
     /// The pools' figures now, as `BufferPoolMXBean` reports them.
@@ -166,36 +272,45 @@ impl Buffers {
         if env.exception_check() {
             return Err("buffer pools: an exception is pending on this thread".into());
         }
-        let l = match self.lookups.get() {
-            Some(l) => l,
-            None => {
-                let started = std::time::Instant::now();
-                let found = lookups(env);
-                crate::areas::debug_timing("buffer pool look-ups", started);
-                self.lookups.get_or_init(|| found)
-            }
-        };
-        let l = l.as_ref().map_err(|e| e.clone())?;
-        let d = &l.direct;
-        let mut value = |obj: &Global<JObject<'static>>| -> Result<u64, String> {
-            // SAFETY: `value` is the `long` field `value` of AtomicLong,
-            // and `obj` an AtomicLong (java.nio.Bits' static finals).
-            let v = unsafe { env.get_field_unchecked(obj, d.value, LONG) };
-            v.and_then(|v| v.j())
-                .map(|v| v.max(0) as u64)
-                .map_err(|_| failed(env, "reading an AtomicLong"))
-        };
-        let mut out = vec![BufferPool {
-            name: "direct".into(),
-            count: value(&d.count)?,
-            used: value(&d.used)?,
-            capacity: value(&d.capacity)?,
+        let mut guard = self.lookups.lock().unwrap_or_else(|p| p.into_inner());
+        let started = std::time::Instant::now();
+        let l = guard.get_or_insert_with(|| Lookups::new(env));
+        l.resolve(env);
+        crate::areas::debug_timing("buffer pool look-ups", started);
+        let mut out = vec![match &l.direct {
+            Slot::Pending => empty("direct"),
+            Slot::Ready(d) => read_direct(env, d)?,
+            Slot::Failed(e) => return Err(e.clone()),
         }];
-        for p in &l.mapped {
-            out.push(read_static(env, p)?);
+        match &l.mapped {
+            // As the MXBeans list them on every JDK of the matrix.
+            Slot::Pending => out.extend([empty("mapped"), empty("mapped - 'non-volatile memory'")]),
+            Slot::Ready(pools) => {
+                for p in pools {
+                    out.push(read_static(env, p)?);
+                }
+            }
+            Slot::Failed(e) => return Err(e.clone()),
         }
         Ok(out)
     }
+}
+
+fn read_direct(env: &mut Env, d: &DirectPool) -> Result<BufferPool, String> {
+    let mut value = |obj: &Global<JObject<'static>>| -> Result<u64, String> {
+        // SAFETY: `value` is the `long` field `value` of AtomicLong,
+        // and `obj` an AtomicLong (java.nio.Bits' static finals).
+        let v = unsafe { env.get_field_unchecked(obj, d.value, LONG) };
+        v.and_then(|v| v.j())
+            .map(|v| v.max(0) as u64)
+            .map_err(|_| failed(env, "reading an AtomicLong"))
+    };
+    Ok(BufferPool {
+        name: "direct".into(),
+        count: value(&d.count)?,
+        used: value(&d.used)?,
+        capacity: value(&d.capacity)?,
+    })
 }
 
 fn read_static(env: &mut Env, p: &StaticPool) -> Result<BufferPool, String> {
