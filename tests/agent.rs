@@ -309,3 +309,39 @@ fn text_report_is_a_table_with_the_header() {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
 }
+
+/// Periodic samples are not strictly periodic: each interval is stretched
+/// or shrunk by up to 10% at random, so that a workload with a period of
+/// its own cannot stay in step with them.
+#[test]
+fn sample_times_are_jittered() {
+    let run = Run::workload(17, "jitter");
+    let log = run.dir().join("report.jsonl");
+    let out = run
+        .agent_options(Some(&format!(
+            "interval=200ms,format=json,jmx=off,log={}",
+            log.display()
+        )))
+        .arg("seconds=5")
+        .run();
+    out.assert_success();
+    let times: Vec<u64> = out
+        .reports
+        .iter()
+        .filter(|r| r["final"] == false)
+        .map(|r| r["timestamp_ms"].as_u64().unwrap())
+        .collect();
+    assert!(times.len() >= 15, "{} periodic reports", times.len());
+    let gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let (min, max) = (*gaps.iter().min().unwrap(), *gaps.iter().max().unwrap());
+    println!("gaps between samples at interval=200ms: {min} to {max} ms ({gaps:?})");
+    // A gap is the jittered wait (180 to 220 ms) plus the sample itself.
+    assert!(min >= 175, "a gap of {min} ms: {gaps:?}");
+    // Uniform over 40 ms, 14 gaps or more span less than 20 ms with a
+    // chance under 0.2% (a fixed period gives gaps a few ms apart).
+    assert!(
+        max - min >= 20,
+        "gaps all within {} ms: {gaps:?}",
+        max - min
+    );
+}

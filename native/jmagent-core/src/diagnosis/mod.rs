@@ -15,12 +15,19 @@
 //! - `trend`: medians, [`Trend`], [`Growth`], the drivers of RSS growth and
 //!   the time left to the container limit;
 //! - `verdicts`: the verdict rules, [`Verdict`], [`Diagnosis`] and
-//!   [`diagnose`].
+//!   [`diagnose`];
+//! - `stability`: [`Stability`], which shows a verdict only once its rule
+//!   held in [`APPEAR_AFTER`] consecutive diagnoses and clears it after
+//!   [`CLEAR_AFTER`] consecutive misses.
 
 mod history;
+mod stability;
 mod trend;
 mod verdicts;
 
 pub use history::{History, Point, DOWNSAMPLE, OLDER_POINTS, RECENT_POINTS, TRACKED};
+pub use stability::{Stability, APPEAR_AFTER, CLEAR_AFTER};
 pub use trend::{min_growth, Growth, Trend};
-pub use verdicts::{diagnose, Diagnosis, Verdict, CODE_CACHE_FULL, LIMIT_SOON, LOW_HEADROOM};
+pub use verdicts::{
+    diagnose, rule_ids, Diagnosis, Verdict, CODE_CACHE_FULL, LIMIT_SOON, LOW_HEADROOM,
+};

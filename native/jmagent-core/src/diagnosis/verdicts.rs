@@ -39,6 +39,9 @@ pub struct Diagnosis {
     /// At the current RSS growth, seconds until the container limit.
     pub seconds_to_limit: Option<u64>,
     pub verdicts: Vec<Verdict>,
+    /// Rules that hold in this window but not yet in enough consecutive
+    /// ones to be shown (see [`super::Stability`]); empty until applied.
+    pub pending: Vec<&'static str>,
     /// What could not be judged in this window, and why: `(area, reason)`.
     pub not_judged: Vec<(&'static str, String)>,
 }
@@ -156,6 +159,11 @@ const RULES: &[(&str, Rule)] = &[
     ("container_headroom_low", container_headroom_low),
 ];
 
+/// The verdicts' ids, in the order they are listed.
+pub fn rule_ids() -> impl Iterator<Item = &'static str> {
+    RULES.iter().map(|(id, _)| *id)
+}
+
 /// Analyses the window ending at the newest point. `pid` goes into advice
 /// (`jmcmd <pid> trim`). Needs the window to be mostly covered: at least 6
 /// samples spanning 80% of it; else there is no diagnosis yet.
@@ -179,6 +187,7 @@ pub fn diagnose(history: &History, window: Duration, pid: u32) -> Option<Diagnos
         drivers: ctx.drivers,
         seconds_to_limit: ctx.seconds_to_limit,
         verdicts,
+        pending: Vec::new(),
         not_judged: ctx
             .heap
             .as_ref()
@@ -194,8 +203,14 @@ fn retained_floor(p: &Point) -> u64 {
     (32u64 << 20).max(p.rss / 10)
 }
 
-/// Allocator fragmentation: free memory retained through the whole window
-/// while the bytes in use do not grow.
+/// Allocator fragmentation: free memory retained through the window beyond
+/// what the program re-used in it, while the bytes in use do not grow.
+/// Memory an allocator keeps for the next burst — jemalloc's dirty pages
+/// under decay, tcmalloc's and mimalloc's caches, glibc's free chunks that
+/// the next burst fills — is at most the window's peak demand: what it
+/// holds (in use plus free) above the largest in-use figure of the window
+/// is excess, and it counts once it reaches the retention floor, or when
+/// the free memory grows steadily while the bytes in use do not.
 fn allocator_fragmentation(c: &Context) -> Option<Finding> {
     let (last, window_text) = (c.last, &c.window_text);
     let retaining = c
@@ -204,21 +219,33 @@ fn allocator_fragmentation(c: &Context) -> Option<Finding> {
         .filter(|p| p.bucket("malloc_retained_free") >= retained_floor(p))
         .count();
     let in_use = c.trend(|p: &Point| p.allocator_in_use);
+    let free = c.bucket_trend("malloc_retained_free");
     let retained = last.bucket("malloc_retained_free");
+    let peak = c
+        .points
+        .iter()
+        .map(|p| p.allocator_in_use)
+        .max()
+        .unwrap_or(0);
+    let excess = (last.allocator_in_use + retained).saturating_sub(peak);
+    let beyond_demand = excess >= retained_floor(last) || free.grows(c.threshold);
     if !(retaining as f64 >= c.points.len() as f64 * 0.8
         && last.fragmentation >= 0.25
-        && in_use.growth < c.threshold as i64)
+        && in_use.growth < c.threshold as i64
+        && beyond_demand)
     {
         return None;
     }
     Some(Finding {
         title: format!("{} retains freed memory (fragmentation)", last.allocator),
         evidence: format!(
-            "{} holds {} free (fragmentation {:.2}) for {} in use; free memory stayed above {} in {} of {} samples {window_text}, while in use changed by {}",
+            "{} holds {} free (fragmentation {:.2}) for {} in use, {} beyond the most the program had in use {window_text} ({}); free memory stayed above {} in {} of {} samples, while in use changed by {}",
             last.allocator,
             mib(retained as i64),
             last.fragmentation,
             mib(last.bucket("malloc_in_use") as i64),
+            mib(excess as i64),
+            mib(peak as i64),
             mib(retained_floor(last) as i64),
             retaining,
             c.points.len(),
@@ -582,6 +609,40 @@ mod tests {
         });
         let d = diagnose(&h, Duration::from_secs(20), 7).unwrap();
         assert!(ids(&d).is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn memory_kept_for_the_next_burst_is_not_fragmentation() {
+        // Bursts of 500 MiB every fifth sample; between them the allocator
+        // keeps what the burst used (jemalloc's dirty pages, a glibc heap
+        // the next burst fills again): it never holds more than the peak.
+        let burst = |t: u64, p: &mut Point| {
+            let in_use = if t % 5 == 2 { 600 * MIB } else { 100 * MIB };
+            p.allocator_in_use = in_use;
+            set(p, "malloc_in_use", in_use);
+            set(p, "malloc_retained_free", 600 * MIB - in_use + MIB);
+            p.fragmentation = (600 * MIB - in_use) as f64 / (600 * MIB) as f64;
+        };
+        let h = history(21, |t, p| burst(t, p));
+        let d = diagnose(&h, Duration::from_secs(20), 7).unwrap();
+        assert!(ids(&d).is_empty(), "{d:?}");
+        // The same bursts, but what the allocator holds ratchets up by
+        // 16 MiB a sample beyond them (glibc's fragmented arenas).
+        let h = history(21, |t, p| {
+            burst(t, p);
+            set(
+                p,
+                "malloc_retained_free",
+                p.bucket("malloc_retained_free") + t * 16 * MIB,
+            );
+        });
+        let d = diagnose(&h, Duration::from_secs(20), 7).unwrap();
+        assert_eq!(ids(&d), vec!["allocator_fragmentation"], "{d:?}");
+        assert!(
+            d.verdicts[0].evidence.contains("beyond the most"),
+            "{}",
+            d.verdicts[0].evidence
+        );
     }
 
     /// A heap that fills with garbage for 5 samples, then a collection

@@ -192,6 +192,7 @@ fn diagnosis() -> Diagnosis {
         ],
         drivers: vec!["malloc_in_use".into(), "direct_buffers".into()],
         seconds_to_limit: Some(754),
+        pending: vec!["thread_growth"],
         not_judged: vec![(
             "java_heap",
             "1 collection(s) in the window; the live set shows only after collections, and 3 are needed".into(),

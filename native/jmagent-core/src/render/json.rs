@@ -216,6 +216,7 @@ fn diagnosis(d: &Diagnosis) -> Value {
             "evidence": v.evidence,
             "advice": v.advice,
         })).collect::<Vec<_>>(),
+        "pending": d.pending,
         "not_judged": d.not_judged.iter().map(|(area, why)| json!({
             "area": area,
             "reason": why,

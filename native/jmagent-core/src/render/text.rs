@@ -315,6 +315,14 @@ fn diagnosis(out: &mut String, d: &Diagnosis, scale: Scale) {
             let _ = writeln!(out, "  advice: {a}");
         }
     }
+    if !d.pending.is_empty() {
+        let _ = writeln!(
+            out,
+            "pending (shown once they hold in {} consecutive diagnoses): {}",
+            crate::diagnosis::APPEAR_AFTER,
+            d.pending.join(", ")
+        );
+    }
     for (area, why) in &d.not_judged {
         let _ = writeln!(out, "not judged yet: {}: {why}", area.replace('_', " "));
     }

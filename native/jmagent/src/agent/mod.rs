@@ -84,6 +84,8 @@ pub struct Agent {
     last_auto_trim: Mutex<Option<Instant>>,
     /// Verdict ids of the latest diagnosis, to notify only new ones.
     verdicts: Mutex<Vec<&'static str>>,
+    /// Which verdicts are shown ([`diagnosis::Stability`]).
+    stability: Mutex<diagnosis::Stability>,
     headroom_low: AtomicBool,
 }
 
@@ -151,6 +153,7 @@ fn new_agent(vm: *mut JavaVM, options: Options) -> Result<Agent, String> {
         history: Mutex::new(History::default()),
         last_auto_trim: Mutex::new(None),
         verdicts: Mutex::new(Vec::new()),
+        stability: Mutex::new(diagnosis::Stability::default()),
         headroom_low: AtomicBool::new(false),
     })
 }
@@ -388,6 +391,9 @@ impl Agent {
             let mut history = lock(&self.history);
             history.push(Point::from_report(&r));
             r.diagnosis = diagnosis::diagnose(&history, options.window, std::process::id());
+            if let Some(d) = r.diagnosis.as_mut() {
+                lock(&self.stability).apply(d);
+            }
         }
         let notifications = self.notifications(&r);
         let r = {

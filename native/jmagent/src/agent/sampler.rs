@@ -33,11 +33,30 @@ fn run_sampler(agent: &'static Agent) {
     // Dropping the attachment detaches the thread.
 }
 
+/// Largest share by which one interval is stretched or shrunk.
+const JITTER: f64 = 0.1;
+
+/// `interval` stretched or shrunk by up to [`JITTER`] at random: samples at
+/// a fixed period could stay in step with a periodic workload and always
+/// (or never) meet its bursts.
+fn jittered(interval: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    static SEED: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    static DRAWS: AtomicU64 = AtomicU64::new(0);
+    let mut h = SEED.get_or_init(Default::default).build_hasher();
+    h.write_u64(DRAWS.fetch_add(1, Ordering::Relaxed));
+    // The hash's top 53 bits as a uniform number in [0, 1).
+    let unit = (h.finish() >> 11) as f64 / (1u64 << 53) as f64;
+    interval.mul_f64(1.0 - JITTER + 2.0 * JITTER * unit)
+}
+
 fn sample_until_stopped(agent: &'static Agent) {
     loop {
         let interval = lock(&agent.options).interval;
         let logging = agent.logging.load(Ordering::Relaxed);
-        let deadline = (logging && !interval.is_zero()).then(|| Instant::now() + interval);
+        let deadline =
+            (logging && !interval.is_zero()).then(|| Instant::now() + jittered(interval));
         let mut due = false;
         {
             let mut c = lock(&agent.control);
