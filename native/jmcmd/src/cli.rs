@@ -28,6 +28,10 @@ Exit codes:
   130  interrupted";
 
 pub const COMMANDS: &str = "\
+jmcmd replay FILE [window=5m]
+          re-run the diagnosis over a JSON log (format=json) and print each
+          report's verdicts, as the agent found them with that window
+
 Commands (jmcmd [--agent PATH] [--timeout T] <pid | part of main class> <command> [key=value ...]):
   report [format=text|json] [scale=B|KB|MB|GB|auto] [nmt=auto|off]
           print the RSS breakdown the agent logs; in a JVM without the agent,
@@ -150,6 +154,11 @@ pub enum Command {
 #[derive(Debug, Clone)]
 pub enum Config {
     List,
+    /// The diagnosis re-run over a recorded JSON log.
+    Replay {
+        file: PathBuf,
+        window: Duration,
+    },
     Run {
         target: String,
         command: Command,
@@ -186,6 +195,27 @@ pub fn agent_options(action: Action, args: &[String]) -> Result<String> {
     Ok(text)
 }
 
+/// `replay FILE [window=DURATION]`.
+fn replay_config(args: &[String]) -> Result<Config> {
+    let usage = || Error::Usage("usage: jmcmd replay FILE [window=5m]".into());
+    let (file, rest) = args.split_first().ok_or_else(usage)?;
+    let mut window = Options::default().window;
+    for a in rest {
+        match a.split_once('=') {
+            Some(("window", v)) => {
+                window = parse_duration(v).filter(|d| !d.is_zero()).ok_or_else(|| {
+                    Error::Usage(format!("window={v}: not a duration such as 30s, 5m"))
+                })?
+            }
+            _ => return Err(usage()),
+        }
+    }
+    Ok(Config::Replay {
+        file: PathBuf::from(file),
+        window,
+    })
+}
+
 impl Args {
     pub fn resolve(self) -> Result<Config> {
         let Some(target) = self.target else {
@@ -193,6 +223,9 @@ impl Args {
         };
         if self.list {
             return Err(Error::Usage("--list takes no pid or command".into()));
+        }
+        if target == "replay" {
+            return replay_config(&self.command);
         }
         let mut words = self.command.into_iter();
         let Some(name) = words.next() else {
@@ -252,7 +285,7 @@ mod tests {
     fn command(args: &[&str]) -> Command {
         match config(args).unwrap() {
             Config::Run { command, .. } => command,
-            Config::List => panic!("list"),
+            Config::List | Config::Replay { .. } => panic!("not a JVM command"),
         }
     }
 

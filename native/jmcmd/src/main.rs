@@ -72,6 +72,14 @@ fn run(args: cli::Args) -> Result<u8> {
             print(&list::render(&list::jvms()))?;
             Ok(EXIT_OK)
         }
+        Config::Replay { file, window } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Error::Other(format!("cannot read {}: {e}", file.display())))?;
+            let replayed = jmagent_core::diagnosis::replay::replay(&text, window)
+                .map_err(|e| Error::Other(format!("{}: {e}", file.display())))?;
+            print(jmagent_core::diagnosis::replay::render(&replayed).trim_end())?;
+            Ok(EXIT_OK)
+        }
         Config::Run {
             target,
             command,

@@ -93,3 +93,38 @@ fn listing_has_a_header() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).starts_with("PID "));
 }
+
+#[test]
+fn replay_prints_a_line_per_report_and_names_a_bad_file() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/replay/heap-growth-glibc.jsonl"
+    );
+    let reports = std::fs::read_to_string(fixture).unwrap().lines().count();
+    let out = jmcmd(&["replay", fixture, "window=10s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), reports, "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("heap_growth")), "{lines:?}");
+    assert!(lines[0].starts_with("#1 "), "{}", lines[0]);
+    // The same log twice gives the same lines.
+    assert_eq!(jmcmd(&["replay", fixture, "window=10s"]).stdout, out.stdout);
+    for (args, code, says) in [
+        (&["replay"][..], 2, "usage: jmcmd replay FILE"),
+        (&["replay", fixture, "window=soon"], 2, "window=soon"),
+        (
+            &["replay", "/nonexistent/log.jsonl"],
+            1,
+            "cannot read /nonexistent/log.jsonl",
+        ),
+        (&["replay", "/etc/hostname"], 1, "line 1: "),
+    ] {
+        let out = jmcmd(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(
+            err.contains(says) && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -18,9 +18,11 @@
 //!   [`diagnose`];
 //! - `stability`: [`Stability`], which shows a verdict only once its rule
 //!   held in [`APPEAR_AFTER`] consecutive diagnoses and clears it after
-//!   [`CLEAR_AFTER`] consecutive misses.
+//!   [`CLEAR_AFTER`] consecutive misses;
+//! - `replay`: the diagnosis re-run over a recorded JSON log.
 
 mod history;
+pub mod replay;
 mod stability;
 mod trend;
 mod verdicts;

@@ -24,6 +24,7 @@ pub fn json_value(r: &Report) -> Value {
         "schema": r.schema,
         "time": iso_time(r.timestamp_ms),
         "timestamp_ms": r.timestamp_ms,
+        "monotonic_ms": r.monotonic_ms,
         "pid": r.pid,
         "sequence": r.sequence,
         "final": r.final_report,
@@ -154,6 +155,7 @@ fn jvm(j: &JvmSnapshot) -> Value {
         "mapped_buffer_bytes": mu,
         "mapped_buffer_capacity_bytes": mcap,
         "nmt_mode": j.nmt_mode,
+        "trim_native_heap_interval": j.trim_native_heap_interval,
         "pools": j.pools.iter().map(pool).collect::<Vec<_>>(),
     })
 }

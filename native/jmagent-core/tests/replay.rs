@@ -1,0 +1,119 @@
+//! The diagnosis replayed over JSON logs recorded from the scenario
+//! workloads (`tests/fixtures/replay/`, written by
+//! `scripts/scenario.sh <Name> interval=500ms,window=10s,format=json,jmx=off,log=FILE`
+//! with the agent of the same commit): each replay must reproduce, report
+//! by report, the verdicts the live agent logged, and each scenario's
+//! verdicts must be right.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use jmagent_core::diagnosis::replay::{render, replay, Replayed};
+
+const WINDOW: Duration = Duration::from_secs(10);
+
+fn log(name: &str) -> String {
+    let path = format!(
+        "{}/../../tests/fixtures/replay/{name}.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn shown(r: &Replayed) -> Vec<&'static str> {
+    r.diagnosis
+        .as_ref()
+        .map(|d| d.verdicts.iter().map(|v| v.id).collect())
+        .unwrap_or_default()
+}
+
+/// Replays `name` and checks it against the verdicts the agent logged.
+fn replayed(name: &str) -> Vec<Replayed> {
+    let text = log(name);
+    let replayed = replay(&text, WINDOW).unwrap();
+    let logged: Vec<Vec<String>> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["diagnosis"]["verdicts"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|v| v["id"].as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(replayed.len(), logged.len(), "{name}");
+    for (r, l) in replayed.iter().zip(&logged) {
+        assert_eq!(
+            shown(r),
+            *l,
+            "{name}: report #{} replayed vs logged",
+            r.sequence
+        );
+    }
+    println!("{name}:\n{}", render(&replayed));
+    replayed
+}
+
+/// Every verdict shown in any report.
+fn all_verdicts(r: &[Replayed]) -> BTreeSet<&'static str> {
+    r.iter().flat_map(shown).collect()
+}
+
+/// The first report (0-based) that shows `id`.
+fn first_with(r: &[Replayed], id: &str) -> Option<usize> {
+    r.iter().position(|r| shown(r).contains(&id))
+}
+
+#[test]
+fn healthy_and_bounded_allocators_get_no_verdict() {
+    for name in ["healthy-glibc", "fragmentation-jemalloc"] {
+        let r = replayed(name);
+        assert!(
+            all_verdicts(&r).is_empty(),
+            "{name}: {:?}",
+            all_verdicts(&r)
+        );
+    }
+}
+
+#[test]
+fn each_scenario_gets_its_verdict_within_two_windows_and_no_other() {
+    // Two windows of 10 s at 500 ms: 40 reports, counted from the first
+    // diagnosis (the window must be covered first).
+    for (name, id) in [
+        ("fragmentation-glibc", "allocator_fragmentation"),
+        ("heap-growth-glibc", "heap_growth"),
+        ("direct-buffer-growth-glibc", "direct_buffer_growth"),
+        (
+            "native-library-growth-glibc",
+            "native_library_malloc_growth",
+        ),
+    ] {
+        let r = replayed(name);
+        let diagnosed = r.iter().position(|r| r.diagnosis.is_some()).unwrap();
+        let at = first_with(&r, id).unwrap_or_else(|| panic!("{name}: {id} never shown"));
+        assert!(
+            at - diagnosed <= 40,
+            "{name}: {id} after {} reports",
+            at - diagnosed
+        );
+        assert_eq!(all_verdicts(&r), BTreeSet::from([id]), "{name}");
+    }
+}
+
+#[test]
+fn a_line_that_is_not_a_report_is_named() {
+    let text = format!(
+        "{}\nnot json\n",
+        log("healthy-glibc").lines().next().unwrap()
+    );
+    let e = replay(&text, WINDOW).unwrap_err();
+    assert!(e.starts_with("line 2: "), "{e}");
+    assert!(e.contains("format=json"), "{e}");
+    let e = replay("{\"timestamp_ms\": 1}\n", WINDOW).unwrap_err();
+    assert!(e.contains("line 1") && e.contains("rss_bytes"), "{e}");
+}
