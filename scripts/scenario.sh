@@ -45,11 +45,14 @@ case "$name" in
            -XX:IncreaseFirstTierCompileThresholdAt=99) ;;
   ContainerLimit)
     flags=(-XX:MaxDirectMemorySize=1g) ;;
+  RareCollections)
+    # A large heap: its young generation holds half a minute of garbage.
+    flags=(-Xms1g -Xmx1g) ;;
   -h|--help) usage ;;
   *)
     echo "scenario.sh: unknown scenario '$name' (accepted: Healthy, Fragmentation, NativeLibraryGrowth," \
          "DirectBufferGrowth, ThreadGrowth, MetaspaceGrowth, CodeCacheFull, MappedFileGrowth, HeapGrowth," \
-         "ContainerLimit)" >&2
+         "ContainerLimit, RareCollections)" >&2
     exit 2 ;;
 esac
 

@@ -363,10 +363,32 @@ mod tests {
                 assert_eq!(timeout, Duration::from_secs(2));
                 assert_eq!(agent, Some(PathBuf::from("/x/libjmagent.so")));
             }
-            Config::List => panic!(),
+            Config::List | Config::Replay { .. } => panic!(),
         }
         assert!(config(&["--timeout", "soon", "1", "stop"]).is_err());
         assert_eq!(show_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(show_duration(Duration::from_millis(300)), "300ms");
+    }
+
+    #[test]
+    fn replay_takes_a_file_and_a_window() {
+        match config(&["replay", "/tmp/a.jsonl", "window=30s"]).unwrap() {
+            Config::Replay { file, window } => {
+                assert_eq!(file, PathBuf::from("/tmp/a.jsonl"));
+                assert_eq!(window, Duration::from_secs(30));
+            }
+            other => panic!("{other:?}"),
+        }
+        match config(&["replay", "/tmp/a.jsonl"]).unwrap() {
+            Config::Replay { window, .. } => assert_eq!(window, Options::default().window),
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            &["replay"][..],
+            &["replay", "f", "window=0"],
+            &["replay", "f", "x=1"],
+        ] {
+            assert!(matches!(config(bad), Err(Error::Usage(_))), "{bad:?}");
+        }
     }
 }

@@ -6,9 +6,10 @@
 //! findings ([`Verdict`]s), each with its evidence (figures and the window)
 //! and concrete advice. A growth counts only when it is both large —
 //! at least [`min_growth`]: max(16 MiB, 2% of RSS) across the window — and
-//! steady: the median of the last third of the window exceeds the median of
-//! the first third, and at least 70% of the steps between samples do not go
-//! down. Medians make single spikes (a GC, a burst) harmless.
+//! sustained: the median of the last third of the window exceeds the median
+//! of the first third, its lowest value the first third's by half the
+//! threshold, and at least 70% of the steps between samples do not go down.
+//! Medians make single spikes (a GC, a burst) harmless; floors, a sawtooth.
 //!
 //! The parts, each using only the ones listed before it:
 //! - `history`: [`Point`] and the bounded [`History`];

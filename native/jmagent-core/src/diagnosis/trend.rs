@@ -22,6 +22,10 @@ pub struct Trend {
     pub per_minute: f64,
     /// Share of steps between consecutive samples that did not go down.
     pub steadiness: f64,
+    /// Lowest value of the last third minus lowest of the first third: a
+    /// series that keeps coming back down (a sawtooth of bursts and
+    /// releases) has a flat floor whatever phase the thirds cut it at.
+    pub floor_growth: i64,
 }
 
 impl Trend {
@@ -33,6 +37,8 @@ impl Trend {
         let third = n / 3;
         let mut first: Vec<u64> = points[..third].iter().map(|p| value(p)).collect();
         let mut last: Vec<u64> = points[n - third..].iter().map(|p| value(p)).collect();
+        let floor_growth = last.iter().min().copied().unwrap_or(0) as i64
+            - first.iter().min().copied().unwrap_or(0) as i64;
         let growth = median(&mut last) as i64 - median(&mut first) as i64;
         let t0 = points[third / 2].monotonic_ms;
         let t1 = points[n - third + third / 2].monotonic_ms;
@@ -49,12 +55,17 @@ impl Trend {
                 0.0
             },
             steadiness: steps as f64 / (n - 1) as f64,
+            floor_growth,
         })
     }
 
-    /// Large and steady growth.
+    /// Large growth sustained across the window: the medians of its thirds
+    /// rose by `threshold`, their floors by half of it (memory that keeps
+    /// being released is not growing), and 70% of the steps did not go down.
     pub fn grows(&self, threshold: u64) -> bool {
-        self.growth >= threshold as i64 && self.steadiness >= 0.7
+        self.growth >= threshold as i64
+            && self.floor_growth >= threshold as i64 / 2
+            && self.steadiness >= 0.7
     }
 }
 

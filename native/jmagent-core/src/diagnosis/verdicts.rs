@@ -573,6 +573,21 @@ mod tests {
     }
 
     #[test]
+    fn a_sawtooth_of_bursts_and_releases_is_not_growth() {
+        // 16 MiB more each sample for 3 samples, then all released: at
+        // some phases the thirds' medians differ by 16 MiB and 3 steps of 4
+        // go up, but every third holds a trough.
+        for phase in 0..4 {
+            let h = history(21 + phase, |t, p| {
+                set(p, "jvm_and_native_malloc", 50 * MIB + (t % 4) * 16 * MIB);
+                set(p, "direct_buffers", (t % 4) * 16 * MIB);
+            });
+            let d = diagnose(&h, Duration::from_secs(20), 1).unwrap();
+            assert!(ids(&d).is_empty(), "phase {phase}: {d:?}");
+        }
+    }
+
+    #[test]
     fn near_max_direct_memory_without_growth() {
         let h = history(21, |_, p| {
             set(p, "direct_buffers", 240 * MIB);
