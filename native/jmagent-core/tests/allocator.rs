@@ -692,8 +692,10 @@ fn glibc_lock_free_walk_matches_mallinfo2() {
         retries += raw(s, "walk.retries").unwrap();
         reused += raw(s, "walk.reused_heaps").unwrap();
         // The heaps change during the walk: its figures lie between
-        // mallinfo2's before and after it, within 10% (25% for the free
-        // bytes, plus 1 MiB).
+        // mallinfo2's before and after it, within 25%, plus 1 MiB (the
+        // churning threads grow and shrink their heaps, so the arenas' size
+        // during the walk is not between the two readings: 388 MB was seen
+        // between 594 and 435 MB).
         let within = |field: &str, got: u64, slack: f64| {
             let (a, b) = (u(&before[field]) as f64, u(&after[field]) as f64);
             let (lo, hi) = (
@@ -705,7 +707,7 @@ fn glibc_lock_free_walk_matches_mallinfo2() {
                 "{field} while busy: walk {got}, mallinfo2 {a} before and {b} after"
             );
         };
-        within("arena", raw(s, "arena").unwrap(), 0.10);
+        within("arena", raw(s, "arena").unwrap(), 0.25);
         // A heap taken from an earlier walk counts its growth since as free
         // (so that growth is not read as allocations): its free bytes are
         // then an upper bound, checked against the figures only when every
