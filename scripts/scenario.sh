@@ -32,7 +32,7 @@ shift
 case "$name" in
   Healthy|NativeLibraryGrowth|ThreadGrowth|MetaspaceGrowth|MappedFileGrowth|HeapGrowth)
     flags=() ;;
-  Fragmentation)
+  Fragmentation|Sawtooth)
     # RawMemory uses jdk.internal.misc.Unsafe (silent on every JDK) instead of
     # sun.misc.Unsafe, which warns on JDK 24+.
     flags=(--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED) ;;
@@ -52,7 +52,7 @@ case "$name" in
   *)
     echo "scenario.sh: unknown scenario '$name' (accepted: Healthy, Fragmentation, NativeLibraryGrowth," \
          "DirectBufferGrowth, ThreadGrowth, MetaspaceGrowth, CodeCacheFull, MappedFileGrowth, HeapGrowth," \
-         "ContainerLimit, RareCollections)" >&2
+         "ContainerLimit, RareCollections, Sawtooth)" >&2
     exit 2 ;;
 esac
 

@@ -704,6 +704,15 @@ fn another_users_jvm_when_run_as_root() {
     let hidden_agent = private.join("libjmagent.so");
     std::fs::copy(agent_path(), &hidden_agent).unwrap();
     let hidden_agent = hidden_agent.display().to_string();
+    // An older copy staged before (another jmcmd version): the JVMs that
+    // run two at a time both have jmcmd replace it, and must each keep the
+    // copy they mapped.
+    let staged = PathBuf::from(format!("/tmp/jmagent-{uid}"));
+    std::fs::create_dir_all(&staged).unwrap();
+    std::fs::set_permissions(&staged, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&staged, Some(uid), Some(uid)).unwrap();
+    std::fs::write(staged.join("libjmagent.so"), b"an older libjmagent.so").unwrap();
+    std::os::unix::fs::chown(staged.join("libjmagent.so"), Some(uid), Some(uid)).unwrap();
     each_jdk(|major| {
         let what = format!("JDK {major} as {OTHER_USER}");
         let dir = fresh_dir("jmcmd-other-user");

@@ -88,6 +88,13 @@ const SCENARIOS: &[Scenario] = &[
         seconds: 26,
     },
     Scenario {
+        class: "Sawtooth",
+        jvm_flags: &["--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED"],
+        expected: &[],
+        tolerated: &[],
+        seconds: 26,
+    },
+    Scenario {
         class: "HeapGrowth",
         jvm_flags: &[],
         expected: &["heap_growth"],

@@ -207,7 +207,8 @@ fn library_for_target(
 
 /// Puts `bytes` at `/tmp/jmagent-<uid>/libjmagent.so` inside the target
 /// (directory mode 0700, owned by the target's uid; replaced atomically, so
-/// a JVM that mapped an older copy keeps it) and returns that path.
+/// a JVM that mapped an older copy keeps it, and under a lock of the
+/// directory, so concurrent runs agree on one copy) and returns that path.
 fn stage_copy(target: &Target, bytes: &[u8]) -> Result<String> {
     let dir_name = format!("jmagent-{}", target.uid);
     let dir = target.tmp().join(&dir_name);
@@ -226,6 +227,19 @@ fn stage_copy(target: &Target, bytes: &[u8]) -> Result<String> {
             dir.display(),
             target.uid
         )));
+    }
+    // One jmcmd at a time compares and replaces the copy: two of them
+    // replacing an older copy at once would each rename its own over the
+    // other's, under a JVM that just mapped the first.
+    let lock = std::fs::File::open(&dir)
+        .map_err(|e| Error::os(format!("cannot open {}", dir.display()), e))?;
+    // SAFETY: flock on a descriptor this function owns; the lock goes with
+    // it when `lock` is dropped.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
+        return Err(Error::os(
+            format!("cannot lock {}", dir.display()),
+            std::io::Error::last_os_error(),
+        ));
     }
     let final_path = dir.join("libjmagent.so");
     if std::fs::read(&final_path).is_ok_and(|old| old == bytes) {
