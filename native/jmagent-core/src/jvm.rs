@@ -449,10 +449,20 @@ fn metaspace_pools(p: &PerfData, class_space: bool) -> Result<Vec<MemoryPool>, S
 /// The collectors' invocation counters (`sun.gc.collector.<n>.invocations`)
 /// summed: `None` when the JVM has none.
 fn collections(p: &PerfData) -> Option<u64> {
-    let counts: Vec<u64> = (0..8)
-        .filter_map(|n| p.bytes(&format!("sun.gc.collector.{n}.invocations")))
-        .collect();
-    (!counts.is_empty()).then(|| counts.iter().sum())
+    const COLLECTORS: [&str; 8] = [
+        "sun.gc.collector.0.invocations",
+        "sun.gc.collector.1.invocations",
+        "sun.gc.collector.2.invocations",
+        "sun.gc.collector.3.invocations",
+        "sun.gc.collector.4.invocations",
+        "sun.gc.collector.5.invocations",
+        "sun.gc.collector.6.invocations",
+        "sun.gc.collector.7.invocations",
+    ];
+    COLLECTORS
+        .iter()
+        .filter_map(|n| p.bytes(n))
+        .reduce(|a, b| a + b)
 }
 
 /// A generational collector's heap after the last collection: old
@@ -463,8 +473,12 @@ fn after_collection(p: &PerfData) -> Option<u64> {
     if p.string("sun.gc.generation.0.space.0.name").as_deref() != Some("eden") {
         return None;
     }
-    let used = |n: &str| p.bytes(&format!("sun.gc.generation.{n}.used"));
-    Some(used("1.space.0")? + used("0.space.1").unwrap_or(0) + used("0.space.2").unwrap_or(0))
+    let old = p.bytes("sun.gc.generation.1.space.0.used")?;
+    let survivors = [
+        "sun.gc.generation.0.space.1.used",
+        "sun.gc.generation.0.space.2.used",
+    ];
+    Some(old + survivors.iter().filter_map(|n| p.bytes(n)).sum::<u64>())
 }
 
 impl JvmSnapshot {
