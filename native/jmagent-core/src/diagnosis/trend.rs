@@ -177,19 +177,16 @@ pub(super) fn after_collections(points: &[&Point]) -> Result<AfterCollections, S
         ));
     }
     let exact: Option<Vec<u64>> = points.iter().map(|p| p.heap_after_gc).collect();
-    if let Some(v) = exact {
-        let third = v.len() / 3;
-        let median = |s: &[u64]| {
-            let mut s = s.to_vec();
-            s.sort_unstable();
-            s[s.len() / 2]
-        };
+    if let Some(mut v) = exact {
+        let steadiness = steadiness(&v);
+        let (n, third) = (v.len(), v.len() / 3);
+        let (head, tail) = v.split_at_mut(n - third);
         return Ok(AfterCollections {
             collections,
             exact: true,
-            first: median(&v[..third]),
-            last: median(&v[v.len() - third..]),
-            steadiness: steadiness(&v),
+            first: median(&mut head[..third]),
+            last: median(tail),
+            steadiness,
         });
     }
     let seen: Vec<u64> = points
