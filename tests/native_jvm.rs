@@ -152,6 +152,7 @@ fn assert_agree(what: &str, native: &Value, probe: &Value) {
     ] {
         assert_eq!(native[key], probe[key], "{what}: {key}");
     }
+    assert_collections(what, native, probe);
     let b = buffers(native);
     assert_eq!(b, buffers(probe), "{what}: buffer pools");
     let direct = b.iter().find(|p| p.0 == "direct").unwrap();
@@ -170,6 +171,50 @@ fn assert_agree(what: &str, native: &Value, probe: &Value) {
     );
 }
 
+/// The collection counts and the old generation: the workload ran two
+/// `System.gc()` (old collections under every collector) and none since.
+/// Generational collectors (Serial, Parallel, G1: their MXBeans count what
+/// their pause counters count when no concurrent cycle ran) agree exactly
+/// on both counts and, no collection running between the two reads, on the
+/// old generation in use. ZGC's and Shenandoah's MXBeans count cycles
+/// where their counters count pauses, so only the old collections' lower
+/// bound is checked; Shenandoah's one space, which every allocation changes
+/// and whose counter is refreshed periodically, within 4 MiB (a few TLABs
+/// of the JIT's and the agent's own threads); ZGC's counter is refreshed
+/// only at collections, so it is at most the use now (and 4 MiB). JDK 11's
+/// ZGC has no collector counters: the native figures have no counts.
+fn assert_collections(what: &str, native: &Value, probe: &Value) {
+    let jdk11_z = what == "JDK 11 z";
+    for v in [native, probe] {
+        if jdk11_z && std::ptr::eq(v, native) {
+            assert!(
+                v["gc_count"].is_null() && v["old_gc_count"].is_null(),
+                "{what}: {v}"
+            );
+            continue;
+        }
+        let (all, old) = (num(v, "gc_count"), num(v, "old_gc_count"));
+        assert!(
+            old >= 2 && all >= old,
+            "{what}: {old} old of {all} collections in {v}"
+        );
+    }
+    let (n, p) = (num(native, "old_gen_used"), num(probe, "old_gen_used"));
+    if what.ends_with("serial") || what.ends_with("parallel") || what.ends_with("g1") {
+        for key in ["gc_count", "old_gc_count"] {
+            assert_eq!(native[key], probe[key], "{what}: {key}");
+        }
+        assert_eq!(n, p, "{what}: old generation in use");
+    } else if what.ends_with("shenandoah") {
+        assert_near(&format!("{what}: old generation in use"), n, p, 4 * MIB);
+    } else {
+        assert!(
+            n <= p + 4 * MIB,
+            "{what}: old generation in use: native {n} > probe {p} + 4 MiB"
+        );
+    }
+}
+
 #[test]
 fn native_figures_agree_with_the_probe_on_every_jdk_and_collector() {
     each_jdk(|major| {
@@ -184,6 +229,15 @@ fn native_figures_agree_with_the_probe_on_every_jdk_and_collector() {
                 native["class_space_committed"], probe["class_space_committed"],
                 native["code_cache_committed"], probe["code_cache_committed"],
                 native["java_threads"], probe["java_threads"],
+            );
+            println!(
+                "{what}: collections {} / {}, old {} / {}, old generation {} / {}",
+                native["gc_count"],
+                probe["gc_count"],
+                native["old_gc_count"],
+                probe["old_gc_count"],
+                native["old_gen_used"],
+                probe["old_gen_used"],
             );
             assert_agree(&what, native, probe);
         }

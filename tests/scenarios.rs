@@ -1,8 +1,9 @@
 //! The scenario suite (`examples/src/io/jmagent/examples/scenarios`): each
 //! workload run with the agent on real JVMs must produce its verdict within
 //! a bounded number of samples, and no other verdict in any report (a false
-//! alarm fails the test). The healthy workload, and fragmentation under
-//! jemalloc, must produce none.
+//! alarm fails the test). The healthy workloads (one with a large heap and
+//! rare collections), the sawtooth, and fragmentation under jemalloc, must
+//! produce none.
 
 use std::collections::BTreeSet;
 
@@ -95,8 +96,15 @@ const SCENARIOS: &[Scenario] = &[
         seconds: 26,
     },
     Scenario {
+        class: "RareCollections",
+        jvm_flags: &["-Xms1g", "-Xmx1g"],
+        expected: &[],
+        tolerated: &[],
+        seconds: 30,
+    },
+    Scenario {
         class: "HeapGrowth",
-        jvm_flags: &[],
+        jvm_flags: &["-Xmx512m"],
         expected: &["heap_growth"],
         tolerated: &[],
         seconds: 26,

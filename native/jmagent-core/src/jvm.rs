@@ -72,12 +72,15 @@ pub struct JvmSnapshot {
     /// counts three pauses). Only its changes are used: a change between
     /// two samples means a collection ran between them.
     pub gc_count: Option<u64>,
-    /// The Java heap in use just after the last collection: the pools'
-    /// collection usage (MXBeans), or a generational collector's old
-    /// generation and survivor spaces (performance counters, which change
-    /// only at collections). `None` where neither is known (ZGC,
-    /// Shenandoah through the counters).
-    pub heap_after_gc: Option<u64>,
+    /// Of [`JvmSnapshot::gc_count`], the collections that cover the old
+    /// generation (or the whole heap): full collections, G1's and ZGC's
+    /// concurrent (major) cycles, CMS and Shenandoah cycles. Only these
+    /// free old garbage, so only what they leave shows the live set.
+    pub old_gc_count: Option<u64>,
+    /// The old generation in use now (the whole heap for a collector with
+    /// one generation: ZGC before generational mode, Shenandoah). Between
+    /// old collections it only grows (promotions, humongous objects).
+    pub old_gen_used: Option<u64>,
     /// `-Xss`/`ThreadStackSize`, in bytes (the option is in KB).
     pub thread_stack_size: Option<u64>,
     /// The direct-buffer limit in force: `MaxDirectMemorySize`, or the
@@ -167,7 +170,10 @@ impl JvmSnapshot {
                 }
                 "gc" => {
                     s.gc_count = bytes(num(1)?);
-                    s.heap_after_gc = fields.get(2).and_then(|f| f.parse().ok()).and_then(bytes);
+                    let field =
+                        |i: usize| fields.get(i).and_then(|f| f.parse().ok()).and_then(bytes);
+                    s.old_gc_count = field(2);
+                    s.old_gen_used = field(3);
                 }
                 "runtime_max_memory" => runtime_max = bytes(num(1)?),
                 "option" if fields.len() >= 3 => match fields[1] {
@@ -465,20 +471,19 @@ fn collections(p: &PerfData) -> Option<u64> {
         .reduce(|a, b| a + b)
 }
 
-/// A generational collector's heap after the last collection: old
-/// generation plus survivor spaces, whose counters HotSpot updates at
-/// collections (eden is empty then). `None` for a collector without an
-/// eden space (ZGC, Shenandoah): their one space's counter is current use.
-fn after_collection(p: &PerfData) -> Option<u64> {
-    if p.string("sun.gc.generation.0.space.0.name").as_deref() != Some("eden") {
-        return None;
-    }
-    let old = p.bytes("sun.gc.generation.1.space.0.used")?;
-    let survivors = [
-        "sun.gc.generation.0.space.1.used",
-        "sun.gc.generation.0.space.2.used",
-    ];
-    Some(old + survivors.iter().filter_map(|n| p.bytes(n)).sum::<u64>())
+/// The collectors that cover the old generation or the whole heap: in
+/// every HotSpot collector they are counters 1 and 2 (full collections;
+/// G1's and ZGC's concurrent or major cycles; CMS's and Shenandoah's
+/// cycles, which Shenandoah names "full"), counter 0 being the young
+/// collections where there are any. `None` when the JVM has neither.
+fn old_collections(p: &PerfData) -> Option<u64> {
+    [
+        "sun.gc.collector.1.invocations",
+        "sun.gc.collector.2.invocations",
+    ]
+    .iter()
+    .filter_map(|n| p.bytes(n))
+    .reduce(|a, b| a + b)
 }
 
 impl JvmSnapshot {
@@ -514,7 +519,8 @@ impl JvmSnapshot {
             daemon_threads: count("java.threads.daemon")?,
             peak_threads: count("java.threads.livePeak")?,
             gc_count: collections(p),
-            heap_after_gc: after_collection(p),
+            old_gc_count: old_collections(p),
+            old_gen_used: p.bytes("sun.gc.generation.1.space.0.used"),
             vm_name: text("java.property.java.vm.name")?,
             vm_version: text("java.property.java.vm.version")?,
             java_version: text("java.property.java.vm.specification.version")?,

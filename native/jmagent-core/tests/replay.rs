@@ -74,6 +74,7 @@ fn healthy_sawtooth_and_bounded_allocators_get_no_verdict() {
     // jemalloc, tcmalloc and mimalloc hold at most what it re-uses.
     for name in [
         "healthy-glibc",
+        "rare-collections-glibc",
         "sawtooth-glibc",
         "fragmentation-jemalloc",
         "fragmentation-tcmalloc",

@@ -29,8 +29,10 @@ pub struct Point {
     pub heap_committed: u64,
     /// The JVM's collection count ([`crate::jvm::JvmSnapshot::gc_count`]).
     pub gc_count: Option<u64>,
-    /// The heap in use after the last collection, where the JVM says.
-    pub heap_after_gc: Option<u64>,
+    /// Of those, the old collections ([`crate::jvm::JvmSnapshot::old_gc_count`]).
+    pub old_gc_count: Option<u64>,
+    /// The old generation in use ([`crate::jvm::JvmSnapshot::old_gen_used`]).
+    pub old_gen_used: Option<u64>,
     pub native_threads: u64,
     pub code_cache_used: u64,
     pub code_cache_max: u64,

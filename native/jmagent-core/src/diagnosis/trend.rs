@@ -128,25 +128,19 @@ pub(super) fn seconds_to_limit(last: &Point, usage_trend: &Trend) -> Option<u64>
     })
 }
 
-/// Collections in the window from which the heap is judged.
+/// Old collections in the window from which the heap is judged.
 pub const MIN_COLLECTIONS: u64 = 3;
 
-/// The heap after collections across a window.
+/// The old generation after old collections across a window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AfterCollections {
-    /// Collections counted in the window (by the JVM's own count).
+    /// Old collections seen in the window (see [`after_collections`]).
     pub collections: u64,
-    /// Whether the JVM said what each collection left
-    /// ([`Point::heap_after_gc`]), rather than the heap being read at the
-    /// first sample after it.
-    pub exact: bool,
-    /// The heap after collections at the start and at the end of the
-    /// window: medians of the first and last thirds of the JVM's figure,
-    /// or the lowest of the first and last thirds of the samples taken
-    /// just after a collection.
+    /// What they left at the start and at the end of the window: the
+    /// lowest of the first and of the last third of their floors.
     pub first: u64,
     pub last: u64,
-    /// Share of steps between consecutive values that did not go down.
+    /// Share of steps between consecutive floors that did not go down.
     pub steadiness: f64,
 }
 
@@ -155,58 +149,52 @@ fn steadiness(v: &[u64]) -> f64 {
     steps as f64 / (v.len().max(2) - 1) as f64
 }
 
-/// The Java heap after collections: the JVM's own figure where it has one
-/// (it changes only at collections), else the heap in use at the samples
-/// taken just after a collection (its count changed since the sample
-/// before), which is the live set plus what was allocated since, so the
-/// lowest of several is taken. Between collections the heap only fills
-/// with garbage, which says nothing of the live set. An error says why the
-/// heap cannot be judged: no collection count, or fewer than
-/// [`MIN_COLLECTIONS`] collections in the window.
+/// The live set of the Java heap, as old collections show it. Young
+/// collections only move objects: what survives them is promoted into the
+/// old generation, garbage included, until an old collection (a full one,
+/// or a concurrent cycle with the mixed collections after it) frees it. So
+/// the window is cut where the old-collection count changes (a change with
+/// no young collection since the one before belongs to the same cycle:
+/// G1's remark and clean-up pauses) and the floor of each part, the lowest
+/// old generation between one old collection and the next, is the live set
+/// it left plus the promotions before its end. Those floors are compared.
+/// An error says why the heap cannot be judged: no collection counts, or
+/// fewer than [`MIN_COLLECTIONS`] old collections in the window.
 pub(super) fn after_collections(points: &[&Point]) -> Result<AfterCollections, String> {
-    let (Some(first), Some(last)) = (
-        points.first().and_then(|p| p.gc_count),
-        points.last().and_then(|p| p.gc_count),
-    ) else {
-        return Err("the JVM gives no collection count".into());
+    let samples: Option<Vec<(u64, u64, u64)>> = points
+        .iter()
+        .map(|p| Some((p.gc_count?, p.old_gc_count?, p.old_gen_used?)))
+        .collect();
+    let Some(samples) = samples.filter(|s| !s.is_empty()) else {
+        return Err("the JVM gives no count of old collections".into());
     };
-    let collections = last.saturating_sub(first);
+    let young = |s: &(u64, u64, u64)| s.0.saturating_sub(s.1);
+    // One generation (every collection is an old one): no cycle to merge.
+    let generational = samples.iter().any(|s| young(s) > 0);
+    let mut floors: Vec<u64> = Vec::new();
+    let mut start: Option<&(u64, u64, u64)> = None;
+    for w in samples.windows(2) {
+        let (before, now) = (&w[0], &w[1]);
+        if now.1 > before.1 && (!generational || start.is_none_or(|s| young(now) > young(s))) {
+            floors.push(now.2);
+            start = Some(now);
+        } else if let Some(floor) = floors.last_mut() {
+            *floor = (*floor).min(now.2);
+        }
+    }
+    let collections = floors.len() as u64;
     if collections < MIN_COLLECTIONS {
         return Err(format!(
-            "{collections} collection(s) in the window; the live set shows only after collections, and {MIN_COLLECTIONS} are needed"
+            "{collections} old collection(s) in the window (full collections or concurrent cycles); young ones only promote, garbage included, so the live set shows only after old ones, and {MIN_COLLECTIONS} are needed"
         ));
     }
-    let exact: Option<Vec<u64>> = points.iter().map(|p| p.heap_after_gc).collect();
-    if let Some(mut v) = exact {
-        let steadiness = steadiness(&v);
-        let (n, third) = (v.len(), v.len() / 3);
-        let (head, tail) = v.split_at_mut(n - third);
-        return Ok(AfterCollections {
-            collections,
-            exact: true,
-            first: median(&mut head[..third]),
-            last: median(tail),
-            steadiness,
-        });
-    }
-    let seen: Vec<u64> = points
-        .windows(2)
-        .filter(|w| matches!((w[0].gc_count, w[1].gc_count), (Some(a), Some(b)) if b > a))
-        .map(|w| w[1].heap_used)
-        .collect();
-    if seen.len() < 2 {
-        return Err(format!(
-            "{collections} collection(s) in the window, but all between the same two samples"
-        ));
-    }
-    let n = seen.len();
+    let n = floors.len();
     let third = n.div_ceil(3);
     let floor = |v: &[u64]| v.iter().copied().min().unwrap_or(0);
     Ok(AfterCollections {
         collections,
-        exact: false,
-        first: floor(&seen[..third]),
-        last: floor(&seen[n - third..]),
-        steadiness: steadiness(&seen),
+        first: floor(&floors[..third]),
+        last: floor(&floors[n - third..]),
+        steadiness: steadiness(&floors),
     })
 }

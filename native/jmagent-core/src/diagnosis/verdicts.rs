@@ -449,7 +449,7 @@ fn mapped_file_growth(c: &Context) -> Option<Finding> {
     })
 }
 
-/// Java heap: the live set, seen in the heap in use just after
+/// Java heap: the live set, seen in the old generation after old
 /// collections (see [`trend::after_collections`]); not judged with fewer
 /// than [`trend::MIN_COLLECTIONS`] of them in the window.
 fn heap_growth(c: &Context) -> Option<Finding> {
@@ -462,12 +462,11 @@ fn heap_growth(c: &Context) -> Option<Finding> {
     Some(Finding {
         title: "the Java heap's live set grows (not a native problem)".into(),
         evidence: format!(
-            "the heap in use after collections rose by {} {window_text}, from {} to {} ({} collections{}; now {} used of {} committed)",
+            "what old collections leave of the heap rose by {} {window_text}, from {} to {} ({} old collections; now {} used of {} committed)",
             mib(live_growth),
             mib(after.first as i64),
             mib(after.last as i64),
             after.collections,
-            if after.exact { "" } else { ", read at the first sample after each" },
             mib(last.heap_used as i64),
             mib(last.heap_committed as i64)
         ),
@@ -660,11 +659,15 @@ mod tests {
         );
     }
 
-    /// A heap that fills with garbage for 5 samples, then a collection
-    /// brings it down to the live set `live(t)`.
-    fn collected(t: u64, p: &mut Point, live: impl Fn(u64) -> u64) {
-        p.heap_used = live(t) + (t % 5) * 45 * MIB;
-        p.gc_count = Some(t / 5);
+    /// A generational heap: a young collection at every sample, which
+    /// promotes 4 MiB of garbage into the old generation, and an old one
+    /// every `every` samples that brings it down to the live set `live(t)`.
+    fn collected(t: u64, p: &mut Point, every: u64, live: impl Fn(u64) -> u64) {
+        let since = t % every;
+        p.old_gen_used = Some(live(t) + since * 4 * MIB);
+        p.heap_used = p.old_gen_used.unwrap() + 30 * MIB;
+        p.old_gc_count = Some(2 * (t / every));
+        p.gc_count = Some(t + p.old_gc_count.unwrap());
     }
 
     fn heap_not_judged(d: &Diagnosis) -> Option<&str> {
@@ -675,52 +678,69 @@ mod tests {
     }
 
     #[test]
-    fn heap_growth_is_the_live_set_after_collections_not_garbage() {
-        // Garbage: used heap saw-tooths between 20 and 200 MiB, a
-        // collection every 5 samples; the live set stays at 20 MiB.
-        let h = history(30, |t, p| collected(t, p, |_| 20 * MIB));
+    fn heap_growth_is_the_live_set_after_old_collections_not_promoted_garbage() {
+        // Promoted garbage: the old generation climbs 4 MiB per sample and
+        // an old collection every 5 samples brings it back to 20 MiB.
+        let h = history(30, |t, p| collected(t, p, 5, |_| 20 * MIB));
         let d = diagnose(&h, Duration::from_secs(29), 1).unwrap();
         assert!(ids(&d).is_empty(), "{d:?}");
-        assert_eq!(heap_not_judged(&d), None, "judged: 5 collections");
-        // Live set: what collections leave rises 4 MiB/s.
-        let h = history(30, |t, p| collected(t, p, |t| 20 * MIB + t * 4 * MIB));
+        assert_eq!(heap_not_judged(&d), None, "judged: 5 old collections");
+        // Live set: what old collections leave rises 4 MiB/s.
+        let h = history(30, |t, p| collected(t, p, 5, |t| 20 * MIB + t * 4 * MIB));
         let d = diagnose(&h, Duration::from_secs(29), 1).unwrap();
         assert_eq!(ids(&d), vec!["heap_growth"], "{d:?}");
         assert!(
-            d.verdicts[0].evidence.contains("5 collections"),
+            d.verdicts[0].evidence.contains("(5 old collections;"),
             "{}",
             d.verdicts[0].evidence
         );
+        // The two pauses of one G1 cycle (remark, clean-up) seen at two
+        // samples with no young collection between them: one collection.
+        let h = history(30, |t, p| {
+            collected(t, p, 5, |_| 20 * MIB);
+            if t % 5 == 1 {
+                p.old_gc_count = Some(p.old_gc_count.unwrap() + 1);
+                p.gc_count = Some(p.gc_count.unwrap() - 1 + 1);
+            }
+        });
+        let d = diagnose(&h, Duration::from_secs(29), 1).unwrap();
+        assert_eq!(heap_not_judged(&d), None, "{d:?}");
     }
 
     #[test]
-    fn a_heap_filling_with_garbage_between_rare_collections_is_not_judged() {
-        // A steady service with a large heap: garbage accumulates at
-        // 4 MiB/s and no collection runs in the window. The lowest heap use
-        // of the last third is far above the first's, yet nothing is live.
-        let h = history(30, |t, p| {
-            p.heap_used = 100 * MIB + t * 4 * MIB;
-            p.gc_count = Some(7);
-        });
+    fn a_heap_that_only_promotes_between_rare_old_collections_is_not_judged() {
+        // A steady service with a large heap: young collections promote
+        // garbage at 4 MiB/s and no old collection runs in the window.
+        // The old generation's floor rises, yet nothing is live.
+        let h = history(30, |t, p| collected(t, p, 1000, |_| 100 * MIB));
         let d = diagnose(&h, Duration::from_secs(29), 1).unwrap();
         assert!(ids(&d).is_empty(), "{d:?}");
         let why = heap_not_judged(&d).expect("the heap is not judged");
-        assert!(why.starts_with("0 collection(s)"), "{why}");
-        // Two collections: still too few.
-        let h = history(30, |t, p| {
-            p.heap_used = 100 * MIB + (t % 12) * 4 * MIB;
-            p.gc_count = Some(7 + t / 12);
-        });
+        assert!(why.starts_with("0 old collection(s)"), "{why}");
+        // Two old collections: still too few.
+        let h = history(30, |t, p| collected(t, p, 12, |_| 100 * MIB));
         let d = diagnose(&h, Duration::from_secs(29), 1).unwrap();
         assert!(ids(&d).is_empty(), "{d:?}");
-        assert!(heap_not_judged(&d).unwrap().starts_with("2 collection(s)"));
-        // Without a collection count (an old probe's log): not judged.
+        assert!(heap_not_judged(&d)
+            .unwrap()
+            .starts_with("2 old collection(s)"));
+        // A heap of one generation (ZGC, Shenandoah): every collection is
+        // an old one, and each cycle counts, even at consecutive samples.
+        let h = history(30, |t, p| {
+            p.old_gen_used = Some(50 * MIB + t * 4 * MIB + (t % 2) * 40 * MIB);
+            p.heap_used = p.old_gen_used.unwrap();
+            p.old_gc_count = Some(t / 2);
+            p.gc_count = p.old_gc_count;
+        });
+        let d = diagnose(&h, Duration::from_secs(29), 1).unwrap();
+        assert_eq!(ids(&d), vec!["heap_growth"], "{d:?}");
+        // Without collection counts (an old probe's log): not judged.
         let h = history(30, |t, p| p.heap_used = 100 * MIB + t * 4 * MIB);
         let d = diagnose(&h, Duration::from_secs(29), 1).unwrap();
         assert!(ids(&d).is_empty(), "{d:?}");
         assert_eq!(
             heap_not_judged(&d),
-            Some("the JVM gives no collection count")
+            Some("the JVM gives no count of old collections")
         );
     }
 

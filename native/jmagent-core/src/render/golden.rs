@@ -195,7 +195,7 @@ fn diagnosis() -> Diagnosis {
         pending: vec!["thread_growth"],
         not_judged: vec![(
             "java_heap",
-            "1 collection(s) in the window; the live set shows only after collections, and 3 are needed".into(),
+            "1 old collection(s) in the window (full collections or concurrent cycles); young ones only promote, garbage included, so the live set shows only after old ones, and 3 are needed".into(),
         )],
         verdicts: vec![
             Verdict {

@@ -38,6 +38,9 @@ fn figures(s: &JvmSnapshot) -> Value {
         "vm_name": s.vm_name,
         "vm_version": s.vm_version,
         "java_version": s.java_version,
+        "gc_count": s.gc_count,
+        "old_gc_count": s.old_gc_count,
+        "old_gen_used": s.old_gen_used,
         "pools": s.pools.iter().map(|p| json!({
             "name": p.name, "heap": p.kind == jmagent_core::jvm::PoolKind::Heap,
             "used": p.used, "committed": p.committed, "max": p.max,

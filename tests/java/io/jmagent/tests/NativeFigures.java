@@ -20,9 +20,13 @@ import java.util.List;
  *
  * Holds 3 direct buffers of 1 MiB and one of 12345 bytes, and one mapped
  * buffer of a 1 MiB + 4321 byte file (mapped.bin in the working
- * directory). Runs no GC (HotSpot's performance counters refresh their
- * metaspace figures only at a GC: the agent must not depend on one).
- * Prints "ready" once everything is held and "done" at the end.
+ * directory). Before "ready" it makes 128 MiB of garbage (young
+ * collections where the collector has them) and calls {@code System.gc()}
+ * twice (two old collections: full ones, or whole-heap cycles); after
+ * "ready" it runs no GC (HotSpot's performance counters refresh their
+ * metaspace figures only at a GC: the agent must not depend on one, and
+ * the collection counts hold still while they are compared). Prints
+ * "ready" once everything is held and "done" at the end.
  */
 public final class NativeFigures {
     public static final int MAPPED_BYTES = (1 << 20) + 4321;
@@ -42,9 +46,17 @@ public final class NativeFigures {
             mapped = channel.map(FileChannel.MapMode.READ_ONLY, 0, MAPPED_BYTES);
         }
         mapped.load();
+        long sink = 0;
+        for (int i = 0; i < 2048; i++) {
+            byte[] garbage = new byte[64 * 1024 - 16];
+            garbage[i % garbage.length] = 1;
+            sink += garbage[(i * 7) % garbage.length];
+        }
+        System.gc();
+        System.gc();
         System.out.println("ready");
         System.out.flush();
         Thread.sleep((long) (seconds * 1000));
-        System.out.println("done direct=" + held.size() + " mapped=" + mapped.capacity());
+        System.out.println("done direct=" + held.size() + " mapped=" + mapped.capacity() + " sink=" + sink);
     }
 }

@@ -1,6 +1,5 @@
 package io.jmagent.examples.scenarios;
 
-import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryMXBean;
 
@@ -45,15 +44,7 @@ public final class RareCollections {
             }
             ring[(int) (step % ring.length)] = new byte[256 * 1024 - 16];
         }, () -> "heap_used=" + Scenario.mib(memory.getHeapMemoryUsage().getUsed())
-                + " collections=" + collections());
+                + " collections=" + Scenario.collections());
         System.out.println("done " + sink[0]);
-    }
-
-    private static long collections() {
-        long n = 0;
-        for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
-            n += Math.max(0, gc.getCollectionCount());
-        }
-        return n;
     }
 }

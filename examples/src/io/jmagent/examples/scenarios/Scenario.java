@@ -139,6 +139,16 @@ final class Scenario {
         return -1;
     }
 
+    /** Collections so far, all collectors' MXBeans together. */
+    static long collections() {
+        long n = 0;
+        for (java.lang.management.GarbageCollectorMXBean gc
+                 : java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()) {
+            n += Math.max(0, gc.getCollectionCount());
+        }
+        return n;
+    }
+
     static String mib(long bytes) {
         return String.format(Locale.ROOT, "%.1fMiB", bytes / (double) MIB);
     }

@@ -85,21 +85,33 @@ public final class Probe {
             error(out, "threads", t);
         }
         try {
+            // Old collections: those that cover the old generation or the
+            // whole heap. Young ones are named so by every collector; the
+            // "Pauses" beans (ZGC, Shenandoah) count pauses of the cycles
+            // their "Cycles" beans count.
             long collections = 0;
+            long old = 0;
             for (GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
-                collections += Math.max(0, gc.getCollectionCount());
+                long n = Math.max(0, gc.getCollectionCount());
+                String name = gc.getName();
+                collections += n;
+                if (!(name.contains("Young") || name.contains("Scavenge") || name.contains("Minor")
+                      || name.equals("Copy") || name.equals("ParNew") || name.endsWith("Pauses"))) {
+                    old += n;
+                }
             }
-            long after = 0;
+            // The old generation, or the one space of a single-generation heap.
+            long oldUsed = 0;
             boolean known = false;
             for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
-                MemoryUsage u = pool.getType() == java.lang.management.MemoryType.HEAP
-                    ? pool.getCollectionUsage() : null;
-                if (u != null) {
-                    after += u.getUsed();
+                String name = pool.getName();
+                if (pool.getType() == java.lang.management.MemoryType.HEAP && !name.contains("Eden")
+                    && !name.contains("Survivor") && !name.contains("Young")) {
+                    oldUsed += pool.getUsage().getUsed();
                     known = true;
                 }
             }
-            record(out, "gc", collections, known ? after : -1);
+            record(out, "gc", collections, old, known ? oldUsed : -1);
         } catch (Throwable t) {
             error(out, "gc", t);
         }
