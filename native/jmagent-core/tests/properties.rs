@@ -23,8 +23,8 @@ use jmagent_core::allocator::parse_malloc_info_arenas;
 use jmagent_core::cgroup::{self, CgroupError, ContainerMemory, UNLIMITED_ABOVE};
 use jmagent_core::nmt::{parse_summary, NmtError, NmtSummary};
 use jmagent_core::options::{
-    format_duration, parse_duration, parse_size, Action, Format, LogTarget, NmtMode, OptionError,
-    OptionErrors, Options, Scale, OPTIONS,
+    format_duration, parse_duration, parse_size, Action, Format, LogTarget, MetricsAddr, NmtMode,
+    OptionError, OptionErrors, Options, Scale, OPTIONS,
 };
 use jmagent_core::procfs::{
     parse_maps, parse_smaps, parse_smaps_rollup, parse_status, parse_syscall_line, Mapping,
@@ -528,6 +528,7 @@ fn render(o: &Options) -> String {
         Action::Report => "report",
         Action::History => "history",
         Action::Trim => "trim",
+        Action::Metrics => "metrics",
     };
     let mut items = vec![
         format!("interval={}", format_duration(o.interval)),
@@ -542,6 +543,9 @@ fn render(o: &Options) -> String {
         format!("trim={}", if o.trim_auto { "auto" } else { "off" }),
         format!("action={action}"),
     ];
+    if let Some(m) = &o.metrics {
+        items.push(format!("metrics={m}"));
+    }
     if let Some(out) = &o.out {
         items.push(format!("out={out}"));
     }
@@ -618,16 +622,27 @@ fn any_options() -> impl Strategy<Value = Options> {
                 Action::Report,
                 Action::History,
                 Action::Trim,
+                Action::Metrics,
             ][..],
         ),
         prop::option::of(option_path()),
     );
     let log_max = prop_oneof![Just(None), (1u64..).prop_map(Some)];
-    (a, b, log_max).prop_map(
+    let metrics = prop::option::of(
+        (
+            prop::sample::select(&["127.0.0.1", "0.0.0.0", "::1", "metrics.local"][..]),
+            any::<u16>(),
+        )
+            .prop_map(|(host, port)| MetricsAddr {
+                host: host.to_string(),
+                port,
+            }),
+    );
+    (a, b, (log_max, metrics)).prop_map(
         |(
             (interval, log, format, scale, nmt, jmx),
             (jmx_delay, window, trim_auto, action, out),
-            log_max,
+            (log_max, metrics),
         )| {
             // Every field named: an option added later must be generated
             // here and written by `render` too.
@@ -642,6 +657,7 @@ fn any_options() -> impl Strategy<Value = Options> {
                 jmx_delay,
                 window,
                 trim_auto,
+                metrics,
                 action,
                 out,
             }

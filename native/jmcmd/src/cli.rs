@@ -44,6 +44,8 @@ Commands (jmcmd [--agent PATH] [--timeout T] <pid | part of main class> <command
   stop    stop periodic logging (the agent stays loaded)
   history the agent's recent samples (the window its verdicts are drawn
           from), as JSON
+  metrics one sample as Prometheus text (format 0.0.4: what the agent's
+          metrics= endpoint serves; for node_exporter's textfile collector)
   help    this text, then the JVM's own diagnostic commands
   <Diagnostic.Command> [arguments]
           any diagnostic command of the JVM, as jcmd runs it (VM.version,
@@ -71,7 +73,7 @@ pub struct Args {
     /// every JVM that matches)
     pub target: Option<String>,
 
-    /// report, trim, start, stop, history, help, or a diagnostic command of the JVM,
+    /// report, trim, start, stop, history, metrics, help, or a diagnostic command of the JVM,
     /// then its key=value options (or the diagnostic command's arguments)
     #[arg(
         value_name = "COMMAND [OPTIONS]",
@@ -107,6 +109,7 @@ pub enum Action {
     Start,
     Stop,
     History,
+    Metrics,
 }
 
 impl Action {
@@ -117,6 +120,7 @@ impl Action {
             Action::Start => "start",
             Action::Stop => "stop",
             Action::History => "history",
+            Action::Metrics => "metrics",
         }
     }
 
@@ -124,7 +128,7 @@ impl Action {
     fn accepted_keys(self) -> &'static [&'static str] {
         match self {
             Action::Report => &["format", "scale", "nmt"],
-            Action::Trim | Action::Stop | Action::History => &[],
+            Action::Trim | Action::Stop | Action::History | Action::Metrics => &[],
             Action::Start => &[
                 "interval",
                 "log",
@@ -230,7 +234,7 @@ impl Args {
         let mut words = self.command.into_iter();
         let Some(name) = words.next() else {
             return Err(Error::Usage(format!(
-                "no command for '{target}': try 'jmcmd {target} help' (commands: report, trim, start, stop, history, help)"
+                "no command for '{target}': try 'jmcmd {target} help' (commands: report, trim, start, stop, history, metrics, help)"
             )));
         };
         let args: Vec<String> = words.collect();
@@ -240,6 +244,7 @@ impl Args {
             "start" => Some(Action::Start),
             "stop" => Some(Action::Stop),
             "history" => Some(Action::History),
+            "metrics" => Some(Action::Metrics),
             _ => None,
         };
         let command = match (action, name.as_str()) {

@@ -8,8 +8,11 @@
 //! at least [`min_growth`]: max(16 MiB, 2% of RSS) across the window — and
 //! sustained: the median of the last third of the window exceeds the median
 //! of the first third, its lowest value the first third's by half the
-//! threshold, and at least 70% of the steps between samples do not go down.
-//! Medians make single spikes (a GC, a burst) harmless; floors, a sawtooth.
+//! threshold, at least 70% of the steps between samples do not go down, and
+//! the floors of six equal times of the window rise in both its halves and
+//! never fall back far. Medians make single spikes (a GC, a burst)
+//! harmless; floors, a sawtooth and bursts. Slow leaks are seen over two
+//! windows ([`trend::slow_growth`]); the heap, after old collections only.
 //!
 //! The parts, each using only the ones listed before it:
 //! - `history`: [`Point`] and the bounded [`History`];

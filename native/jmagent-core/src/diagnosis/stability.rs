@@ -91,6 +91,7 @@ mod tests {
                 .collect(),
             pending: Vec::new(),
             not_judged: Vec::new(),
+            info: Vec::new(),
         }
     }
 

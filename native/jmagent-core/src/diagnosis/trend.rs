@@ -26,6 +26,8 @@ pub struct Trend {
     /// series that keeps coming back down (a sawtooth of bursts and
     /// releases) has a flat floor whatever phase the thirds cut it at.
     pub floor_growth: i64,
+    /// The floors of [`PARTS`] equal times of the window ([`part_floors`]).
+    pub floors: [u64; PARTS],
 }
 
 impl Trend {
@@ -56,17 +58,100 @@ impl Trend {
             },
             steadiness: steps as f64 / (n - 1) as f64,
             floor_growth,
+            floors: part_floors(points, &value),
         })
     }
 
     /// Large growth sustained across the window: the medians of its thirds
     /// rose by `threshold`, their floors by half of it (memory that keeps
-    /// being released is not growing), and 70% of the steps did not go down.
+    /// being released is not growing), 70% of the steps did not go down,
+    /// and the growth is sustained: the floors of the window's [`PARTS`]
+    /// times rose by an eighth of `threshold` in its first half and in its
+    /// second half, and none fell back by a quarter of it (memory given
+    /// back) — growth all through the window, not bursts that happen to
+    /// fill its last third. (Floors may repeat: a figure reused for its
+    /// cost between readings.)
     pub fn grows(&self, threshold: u64) -> bool {
         self.growth >= threshold as i64
             && self.floor_growth >= threshold as i64 / 2
             && self.steadiness >= 0.7
+            && sustained(&self.floors, threshold)
     }
+}
+
+/// Equal times a span is cut into for its floors ([`part_floors`]).
+pub const PARTS: usize = 6;
+
+/// The lowest value in each of [`PARTS`] equal times of the span of
+/// `points` (oldest first): where the series comes back to between bursts
+/// and spikes. A part without a point (samples stalled) takes the floor
+/// of the part before it.
+pub fn part_floors(points: &[&Point], value: impl Fn(&Point) -> u64) -> [u64; PARTS] {
+    let mut floors = [u64::MAX; PARTS];
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return [0; PARTS];
+    };
+    let span = last.monotonic_ms.saturating_sub(first.monotonic_ms).max(1);
+    for p in points {
+        let at = p.monotonic_ms.saturating_sub(first.monotonic_ms) * PARTS as u64 / span;
+        let part = (at as usize).min(PARTS - 1);
+        floors[part] = floors[part].min(value(p));
+    }
+    for i in 1..PARTS {
+        if floors[i] == u64::MAX {
+            floors[i] = floors[i - 1];
+        }
+    }
+    floors
+}
+
+/// Growth all through a span: its floors rose by an eighth of `threshold`
+/// in its first half and in its second half, and none fell back by a
+/// quarter of it.
+fn sustained(floors: &[u64; PARTS], threshold: u64) -> bool {
+    let t = threshold as i64;
+    let rise = |a: usize, b: usize| floors[b] as i64 - floors[a] as i64;
+    rise(0, PARTS / 2 - 1) >= t / 8
+        && rise(PARTS / 2, PARTS - 1) >= t / 8
+        && floors
+            .windows(2)
+            .all(|w| w[1] as i64 - w[0] as i64 > -t / 4)
+}
+
+/// A slow growth, too small for one window's threshold, over a longer span
+/// (the diagnosis gives two windows): the span is cut into [`PARTS`] equal
+/// times and the lowest value of each is its floor, which spikes and
+/// bursts do not move. It grows when the last floor exceeds the first by
+/// three quarters of `threshold`, the growth is [`sustained`] at that, and
+/// the second half of the span rises at half the first half's rate or
+/// more: a leak keeps its pace where a warm-up (caches filling, classes
+/// loading) slows down. The [`Trend`]'s figures are the floors': growth
+/// from the first to the last, per minute over the time between them.
+pub fn slow_growth(
+    points: &[&Point],
+    value: impl Fn(&Point) -> u64,
+    threshold: u64,
+) -> Option<Trend> {
+    let (first, last) = (points.first()?, points.last()?);
+    let span = last.monotonic_ms.saturating_sub(first.monotonic_ms).max(1);
+    let floors = part_floors(points, value);
+    let rise = |a: usize, b: usize| floors[b] as i64 - floors[a] as i64;
+    let rises = floors.windows(2).filter(|w| w[1] > w[0]).count();
+    let (growth, early, late) = (
+        rise(0, PARTS - 1),
+        rise(0, PARTS / 2 - 1),
+        rise(PARTS / 2, PARTS - 1),
+    );
+    let slow = threshold / 4 * 3;
+    let grows = growth >= slow as i64 && sustained(&floors, slow) && late * 2 >= early;
+    let minutes = span as f64 * (PARTS - 1) as f64 / PARTS as f64 / 60_000.0;
+    grows.then(|| Trend {
+        growth,
+        per_minute: growth as f64 / minutes,
+        steadiness: rises as f64 / (PARTS - 1) as f64,
+        floor_growth: growth,
+        floors,
+    })
 }
 
 /// Growth of one figure over the window.

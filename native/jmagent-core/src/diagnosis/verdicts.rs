@@ -6,6 +6,9 @@ use std::time::Duration;
 use super::history::{History, Point};
 use super::trend::{self, min_growth, Growth, Trend};
 
+mod allocator;
+use allocator::{allocator_cache, allocator_fragmentation};
+
 /// Share of the code cache in use from which it is called nearly full:
 /// with code cache flushing the JIT keeps some room, so occupancy stalls
 /// below 90% when it is starved.
@@ -44,6 +47,9 @@ pub struct Diagnosis {
     pub pending: Vec<&'static str>,
     /// What could not be judged in this window, and why: `(area, reason)`.
     pub not_judged: Vec<(&'static str, String)>,
+    /// Facts worth knowing that are not findings: a large cache of free
+    /// memory the allocator keeps for reuse, and the knob that bounds it.
+    pub info: Vec<String>,
 }
 
 fn mib(bytes: i64) -> String {
@@ -81,12 +87,19 @@ struct Context<'a> {
     seconds_to_limit: Option<u64>,
     /// The heap after collections, or why it cannot be judged.
     heap: Result<trend::AfterCollections, String>,
+    /// The points of two windows, once the history covers 90% of them:
+    /// slow growths ([`trend::slow_growth`]).
+    long: Option<Vec<&'a Point>>,
+    /// The points of the window before this one (as many as the history
+    /// has): what a growth must rise above.
+    before: Vec<&'a Point>,
 }
 
 impl<'a> Context<'a> {
     /// None unless the window is mostly covered: at least 6 samples
     /// spanning 80% of it.
-    fn new(points: Vec<&'a Point>, window: Duration, pid: u32) -> Option<Context<'a>> {
+    fn new(history: &'a History, window: Duration, pid: u32) -> Option<Context<'a>> {
+        let points = history.window(window);
         let first = *points.first()?;
         let last = *points.last()?;
         let span = last.monotonic_ms.saturating_sub(first.monotonic_ms);
@@ -102,6 +115,17 @@ impl<'a> Context<'a> {
             .expect("6 points or more");
         let seconds_to_limit = trend::seconds_to_limit(last, &usage_trend);
         let heap = trend::after_collections(&points);
+        let two = history.window(window * 2);
+        let before: Vec<&Point> = two
+            .iter()
+            .copied()
+            .filter(|p| p.monotonic_ms < first.monotonic_ms)
+            .collect();
+        let long = Some(two).filter(|l| {
+            let span =
+                l.last().map_or(0, |p| p.monotonic_ms) - l.first().map_or(0, |p| p.monotonic_ms);
+            span as f64 >= window.as_millis() as f64 * 1.8
+        });
         Some(Context {
             points,
             first,
@@ -115,7 +139,40 @@ impl<'a> Context<'a> {
             usage_trend,
             seconds_to_limit,
             heap,
+            long,
+            before,
         })
+    }
+
+    /// A bucket's growth: steady over the window to a new high, or slow
+    /// over two. `None` when neither.
+    fn bucket_growth(&self, id: &str) -> Option<(Trend, String)> {
+        let t = self.bucket_trend(id);
+        if t.grows(self.threshold) && self.new_high(|p: &Point| p.bucket(id), &t) {
+            return Some((t, self.window_text.clone()));
+        }
+        let long = self.long.as_ref()?;
+        let slow = trend::slow_growth(long, |p: &Point| p.bucket(id), self.threshold)?;
+        let span = long.last()?.monotonic_ms - long.first()?.monotonic_ms;
+        Some((
+            slow,
+            format!("over the last {} (two windows)", duration_text(span / 1000)),
+        ))
+    }
+
+    /// Whether the window's last floor rose a quarter of the threshold
+    /// above every floor of the window before it (when the history has 6
+    /// points of it): memory that comes back to where it was before a dip
+    /// — an allocator that returned pages and takes them again — is not
+    /// growth, only memory that reaches levels it never held.
+    fn new_high(&self, value: impl Fn(&Point) -> u64, t: &Trend) -> bool {
+        if self.before.len() < 6 {
+            return true;
+        }
+        let before = trend::part_floors(&self.before, value);
+        let highest = before.iter().copied().max().unwrap_or(0);
+        let last = t.floors[trend::PARTS - 1];
+        last as i64 - highest as i64 >= self.threshold as i64 / 4
     }
 
     fn trend(&self, value: impl Fn(&Point) -> u64) -> Trend {
@@ -128,13 +185,17 @@ impl<'a> Context<'a> {
 
     /// Evidence of a steady growth.
     fn grew(&self, t: &Trend, what: &str) -> String {
-        let window_text = &self.window_text;
-        format!(
-            "{what} grew by {} {window_text} ({}/min), steadily",
-            mib(t.growth),
-            mib(t.per_minute as i64)
-        )
+        grew(t, what, &self.window_text)
     }
+}
+
+/// Evidence of a steady growth `over` a span ("over the last 5.0 min").
+fn grew(t: &Trend, what: &str, window_text: &str) -> String {
+    format!(
+        "{what} grew by {} {window_text} ({}/min), steadily",
+        mib(t.growth),
+        mib(t.per_minute as i64)
+    )
 }
 
 /// A verdict without its id, which the rule table holds.
@@ -168,8 +229,8 @@ pub fn rule_ids() -> impl Iterator<Item = &'static str> {
 /// (`jmcmd <pid> trim`). Needs the window to be mostly covered: at least 6
 /// samples spanning 80% of it; else there is no diagnosis yet.
 pub fn diagnose(history: &History, window: Duration, pid: u32) -> Option<Diagnosis> {
-    let ctx = Context::new(history.window(window), window, pid)?;
-    let verdicts = RULES
+    let ctx = Context::new(history, window, pid)?;
+    let verdicts: Vec<Verdict> = RULES
         .iter()
         .filter_map(|&(id, rule)| {
             rule(&ctx).map(|f| Verdict {
@@ -180,12 +241,14 @@ pub fn diagnose(history: &History, window: Duration, pid: u32) -> Option<Diagnos
             })
         })
         .collect();
+    let info = allocator_cache(&ctx, &verdicts).into_iter().collect();
     Some(Diagnosis {
         window_seconds: ctx.window_s,
         samples: ctx.points.len(),
         growth: ctx.growth,
         drivers: ctx.drivers,
         seconds_to_limit: ctx.seconds_to_limit,
+        info,
         verdicts,
         pending: Vec::new(),
         not_judged: ctx
@@ -198,94 +261,6 @@ pub fn diagnose(history: &History, window: Duration, pid: u32) -> Option<Diagnos
     })
 }
 
-/// Free memory from which a sample counts as retaining it.
-fn retained_floor(p: &Point) -> u64 {
-    (32u64 << 20).max(p.rss / 10)
-}
-
-/// Allocator fragmentation: free memory retained through the window beyond
-/// what the program re-used in it, while the bytes in use do not grow.
-/// Memory an allocator keeps for the next burst — jemalloc's dirty pages
-/// under decay, tcmalloc's and mimalloc's caches, glibc's free chunks that
-/// the next burst fills — is at most the window's peak demand: what it
-/// holds (in use plus free) above the largest in-use figure of the window
-/// is excess, and it counts once it reaches the retention floor, or when
-/// the free memory grows steadily while the bytes in use do not.
-fn allocator_fragmentation(c: &Context) -> Option<Finding> {
-    let (last, window_text) = (c.last, &c.window_text);
-    let retaining = c
-        .points
-        .iter()
-        .filter(|p| p.bucket("malloc_retained_free") >= retained_floor(p))
-        .count();
-    let in_use = c.trend(|p: &Point| p.allocator_in_use);
-    let free = c.bucket_trend("malloc_retained_free");
-    let retained = last.bucket("malloc_retained_free");
-    let peak = c
-        .points
-        .iter()
-        .map(|p| p.allocator_in_use)
-        .max()
-        .unwrap_or(0);
-    let excess = (last.allocator_in_use + retained).saturating_sub(peak);
-    let beyond_demand = excess >= retained_floor(last) || free.grows(c.threshold);
-    if !(retaining as f64 >= c.points.len() as f64 * 0.8
-        && last.fragmentation >= 0.25
-        && in_use.growth < c.threshold as i64
-        && beyond_demand)
-    {
-        return None;
-    }
-    Some(Finding {
-        title: format!("{} retains freed memory (fragmentation)", last.allocator),
-        evidence: format!(
-            "{} holds {} free (fragmentation {:.2}) for {} in use, {} beyond the most the program had in use {window_text} ({}); free memory stayed above {} in {} of {} samples, while in use changed by {}",
-            last.allocator,
-            mib(retained as i64),
-            last.fragmentation,
-            mib(last.bucket("malloc_in_use") as i64),
-            mib(excess as i64),
-            mib(peak as i64),
-            mib(retained_floor(last) as i64),
-            retaining,
-            c.points.len(),
-            mib(in_use.growth)
-        ),
-        advice: fragmentation_advice(c, retained),
-    })
-}
-
-fn fragmentation_advice(c: &Context, retained: u64) -> Vec<String> {
-    let (pid, last) = (c.pid, c.last);
-    let mut advice = vec![
-        format!(
-            "release it now: `jmcmd {pid} trim` (or the MXBean's trimNativeHeap); up to {} can go back to the OS",
-            mib(retained as i64)
-        ),
-        "or let the agent do it: start with trim=auto".to_string(),
-    ];
-    if last.allocator == "glibc" {
-        advice.push(
-            "cap glibc's arenas: MALLOC_ARENA_MAX=2 in the JVM's environment (fewer arenas, less memory stranded between them)"
-                .to_string(),
-        );
-        advice.push(
-            "or use jemalloc, which returns free memory by itself: LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 (Debian package libjemalloc2)"
-                .to_string(),
-        );
-        match &last.jdk_trim_interval {
-            Some(v) => advice.push(format!(
-                "or have the JVM trim periodically: -XX:TrimNativeHeapInterval=60000 (this JVM has the option; now {v})"
-            )),
-            None => advice.push(
-                "newer JDKs (17.0.9+, 21.0.1+, 22+) can trim periodically with -XX:TrimNativeHeapInterval; this one cannot"
-                    .to_string(),
-            ),
-        }
-    }
-    advice
-}
-
 /// Native-library malloc.
 fn native_library_malloc_growth(c: &Context) -> Option<Finding> {
     let (lib_id, lib_what) = if c.last.nmt {
@@ -296,10 +271,7 @@ fn native_library_malloc_growth(c: &Context) -> Option<Finding> {
             "malloc by the JVM and native libraries (direct buffers excluded)",
         )
     };
-    let lib = c.bucket_trend(lib_id);
-    if !lib.grows(c.threshold) {
-        return None;
-    }
+    let (lib, over) = c.bucket_growth(lib_id)?;
     let mut advice = vec![
         "a JNI library keeps memory it malloc'ed: look for unclosed zlib Inflater/Deflater (call end()), RocksDB, Netty's native transports, image or crypto libraries"
             .to_string(),
@@ -315,7 +287,7 @@ fn native_library_malloc_growth(c: &Context) -> Option<Finding> {
     }
     Some(Finding {
         title: "native memory malloc'ed outside the JVM grows".into(),
-        evidence: c.grew(&lib, lib_what),
+        evidence: grew(&lib, lib_what, &over),
         advice,
     })
 }
@@ -323,16 +295,16 @@ fn native_library_malloc_growth(c: &Context) -> Option<Finding> {
 /// Direct buffers: growth, or near the limit.
 fn direct_buffer_growth(c: &Context) -> Option<Finding> {
     let last = c.last;
-    let direct = c.bucket_trend("direct_buffers");
+    let growth = c.bucket_growth("direct_buffers");
     let direct_now = last.bucket("direct_buffers");
     let near = last
         .max_direct_memory
         .filter(|&m| m > 0 && direct_now as f64 >= m as f64 * 0.8);
-    if !(direct.grows(c.threshold) || near.is_some()) {
+    if growth.is_none() && near.is_none() {
         return None;
     }
-    let mut evidence = if direct.grows(c.threshold) {
-        c.grew(&direct, "direct buffers")
+    let mut evidence = if let Some((direct, over)) = &growth {
+        grew(direct, "direct buffers", over)
     } else {
         format!("direct buffers hold {}", mib(direct_now as i64))
     };
@@ -586,6 +558,83 @@ mod tests {
         }
     }
 
+    /// Up to 1.5 MiB of noise, the same for the same `t`.
+    fn noise(t: u64) -> u64 {
+        (t * 7919 % 13) * MIB / 8
+    }
+
+    #[test]
+    fn a_slow_native_leak_shows_over_two_windows() {
+        // 2 MiB/min under noise: 10 MiB per 5-minute window, below the
+        // window's 16 MiB threshold; over two windows the floors rise.
+        let leak = |t: u64, p: &mut Point| {
+            set(
+                p,
+                "jvm_and_native_malloc",
+                80 * MIB + t * 2 * MIB / 60 + noise(t),
+            )
+        };
+        let window = Duration::from_secs(300);
+        let d = diagnose(&history(301, leak), window, 1).unwrap();
+        assert!(ids(&d).is_empty(), "one window: {d:?}");
+        let d = diagnose(&history(601, leak), window, 1).unwrap();
+        assert_eq!(ids(&d), vec!["native_library_malloc_growth"], "{d:?}");
+        let evidence = &d.verdicts[0].evidence;
+        assert!(
+            evidence.contains("over the last 10.0 min (two windows)"),
+            "{evidence}"
+        );
+        // About 2 MiB/min, as the floors rose (±0.4 MiB/min of noise).
+        assert!(
+            evidence.contains("(1.") || evidence.contains("(2."),
+            "{evidence}"
+        );
+    }
+
+    #[test]
+    fn a_warm_up_that_slows_down_is_not_a_slow_leak() {
+        // 30 MiB filled over the first minutes, ever more slowly; then
+        // the same noise alone.
+        let window = Duration::from_secs(300);
+        let warm_up = |t: u64, p: &mut Point| {
+            let filled = 30.0 * (1.0 - (-(t as f64) / 150.0).exp());
+            set(
+                p,
+                "jvm_and_native_malloc",
+                80 * MIB + (filled * MIB as f64) as u64 + noise(t),
+            )
+        };
+        let d = diagnose(&history(601, warm_up), window, 1).unwrap();
+        assert!(ids(&d).is_empty(), "{d:?}");
+        let flat = |t: u64, p: &mut Point| set(p, "jvm_and_native_malloc", 80 * MIB + noise(t));
+        let d = diagnose(&history(601, flat), window, 1).unwrap();
+        assert!(ids(&d).is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn bursts_that_fill_the_last_third_are_not_growth() {
+        // Bursts of native malloc at irregular times, each figure read
+        // twice (allocator statistics reused for their cost): the first
+        // half of the window is mostly idle, its last third all bursts.
+        const MIBS: [u64; 15] = [12, 12, 40, 12, 12, 12, 60, 12, 80, 12, 60, 90, 110, 70, 110];
+        let bursts =
+            |t: u64, p: &mut Point| set(p, "jvm_and_native_malloc", MIBS[t as usize / 2] * MIB);
+        let h = history(30, bursts);
+        let d = diagnose(&h, Duration::from_secs(29), 1).unwrap();
+        assert!(ids(&d).is_empty(), "{d:?}");
+        // The thirds alone would call it growth: medians +78 MiB, floors
+        // +48 MiB, 86% of steps not down. The floors of the six parts rise
+        // in the second half only.
+        let points: Vec<&Point> = h.points().collect();
+        let t = Trend::of(&points, |p: &Point| p.bucket("jvm_and_native_malloc")).unwrap();
+        assert_eq!(
+            (t.growth, t.floor_growth),
+            (78 * MIB as i64, 48 * MIB as i64)
+        );
+        assert!(t.steadiness > 0.85, "{t:?}");
+        assert_eq!(t.floors.map(|f| f / MIB), [12, 12, 12, 12, 60, 70]);
+    }
+
     #[test]
     fn near_max_direct_memory_without_growth() {
         let h = history(21, |_, p| {
@@ -640,6 +689,25 @@ mod tests {
         let h = history(21, |t, p| burst(t, p));
         let d = diagnose(&h, Duration::from_secs(20), 7).unwrap();
         assert!(ids(&d).is_empty(), "{d:?}");
+        // Large, so an informational line names the allocator's knob.
+        assert_eq!(d.info.len(), 1, "{d:?}");
+        assert!(
+            d.info[0].starts_with("glibc keeps 501.0 MiB free for reuse")
+                && d.info[0].contains("up to 1100.0 MiB in use at the peak")
+                && d.info[0].contains("M_TRIM_THRESHOLD")
+                && d.info[0].contains("jmcmd 7 trim"),
+            "{}",
+            d.info[0]
+        );
+        let h = history(21, |t, p| {
+            burst(t, p);
+            p.allocator = "jemalloc".into();
+        });
+        let d = diagnose(&h, Duration::from_secs(20), 7).unwrap();
+        assert!(
+            ids(&d).is_empty() && d.info[0].contains("dirty_decay_ms"),
+            "{d:?}"
+        );
         // The same bursts, but what the allocator holds ratchets up by
         // 16 MiB a sample beyond them (glibc's fragmented arenas).
         let h = history(21, |t, p| {
@@ -652,6 +720,7 @@ mod tests {
         });
         let d = diagnose(&h, Duration::from_secs(20), 7).unwrap();
         assert_eq!(ids(&d), vec!["allocator_fragmentation"], "{d:?}");
+        assert!(d.info.is_empty(), "a finding, not information: {d:?}");
         assert!(
             d.verdicts[0].evidence.contains("beyond the most"),
             "{}",

@@ -197,6 +197,7 @@ fn diagnosis() -> Diagnosis {
             "java_heap",
             "1 old collection(s) in the window (full collections or concurrent cycles); young ones only promote, garbage included, so the live set shows only after old ones, and 3 are needed".into(),
         )],
+        info: vec!["jemalloc keeps 40.0 MiB free for reuse, no more than the program re-uses: up to 150.0 MiB in use at the peak over the last two windows; jemalloc returns dirty pages to the OS over dirty_decay_ms (10 s by default; MALLOC_CONF=dirty_decay_ms:1000 returns them sooner, at some cost in page faults)".into()],
         verdicts: vec![
             Verdict {
                 id: "native_malloc_growth",
@@ -397,6 +398,30 @@ fn check_report(name: &str, r: &Report) {
     let json = super::json(r);
     assert_eq!(json, super::json_value(r).to_string());
     check(&format!("{name}.json"), &format!("{json}\n"));
+}
+
+/// The metrics of `r` in both formats, checked against `<name>.om` and
+/// `<name>.prom` (which `promtool check metrics` and a strict OpenMetrics
+/// parser check in the workspace's `tests/metrics.rs`).
+fn check_metrics(name: &str, r: &Report) {
+    let totals = super::Totals {
+        trim_released_bytes: 20 << 20,
+    };
+    check(
+        &format!("{name}.om"),
+        &super::metrics(r, totals, super::MetricsFormat::OpenMetrics),
+    );
+    check(
+        &format!("{name}.prom"),
+        &super::metrics(r, totals, super::MetricsFormat::Prometheus),
+    );
+}
+
+#[test]
+fn metrics_are_unchanged() {
+    check_metrics("full", &full());
+    check_metrics("partial", &partial());
+    check_metrics("bare", &bare());
 }
 
 #[test]

@@ -224,6 +224,7 @@ fn diagnosis(d: &Diagnosis) -> Value {
             "area": area,
             "reason": why,
         })).collect::<Vec<_>>(),
+        "info": d.info,
     })
 }
 

@@ -1,13 +1,16 @@
 //! Renderers: a report as a table for people, or as one JSON object per line.
 //! They only format; every figure comes from [`Report`](crate::report::Report).
 //!
-//! `text` writes the table, `json` the JSON report and the sample history;
-//! this module holds the figures' formatting they share.
+//! `text` writes the table, `json` the JSON report and the sample history,
+//! `metrics` the Prometheus/OpenMetrics text; this module holds the
+//! figures' formatting they share.
 
 mod json;
+mod metrics;
 mod text;
 
 pub use self::json::{history_json, json, json_value};
+pub use self::metrics::{metrics, MetricsFormat, Totals};
 pub use self::text::text;
 
 use crate::options::Scale;

@@ -326,6 +326,9 @@ fn diagnosis(out: &mut String, d: &Diagnosis, scale: Scale) {
     for (area, why) in &d.not_judged {
         let _ = writeln!(out, "not judged yet: {}: {why}", area.replace('_', " "));
     }
+    for i in &d.info {
+        let _ = writeln!(out, "info: {i}");
+    }
 }
 
 /// Sources that could not be read.

@@ -1,7 +1,8 @@
 //! What a later attach asks of the agent (`jmcmd`): start, stop, report,
-//! trim, history; the answer goes to a private output file.
+//! trim, history, metrics; the answer goes to a private output file.
 
 use super::*;
+use jmagent_core::render::MetricsFormat;
 
 /// `Agent_OnAttach`: VMInit is long past, so start at once. Loading into a
 /// JVM that already runs the agent only applies the new options.
@@ -155,6 +156,14 @@ impl Agent {
                 })
             }
             Action::History => Ok(self.history_json()),
+            Action::Metrics => {
+                let r = self.sample(false, None);
+                Ok(render::metrics(
+                    &r,
+                    self.totals(),
+                    MetricsFormat::Prometheus,
+                ))
+            }
             Action::Trim => {
                 let (before, after) = self.trim_measured()?;
                 let released = before as i64 - after as i64;

@@ -33,6 +33,7 @@ use crate::sink::Sink;
 
 mod actions;
 mod compare;
+mod endpoint;
 mod sampler;
 mod trim;
 
@@ -82,6 +83,10 @@ pub struct Agent {
     logging: AtomicBool,
     history: Mutex<History>,
     last_auto_trim: Mutex<Option<Instant>>,
+    /// RSS released by every trim so far (`jmagent_trim_released_bytes_total`).
+    trim_released: AtomicU64,
+    /// The metrics endpoint's socket, bound at load, until its thread starts.
+    metrics_listener: Mutex<Option<std::net::TcpListener>>,
     /// Verdict ids of the latest diagnosis, to notify only new ones.
     verdicts: Mutex<Vec<&'static str>>,
     /// Which verdicts are shown ([`diagnosis::Stability`]).
@@ -130,6 +135,7 @@ fn parse_options(text: &str) -> Option<Options> {
 /// A new agent; the error names what went wrong (e.g. the log file).
 fn new_agent(vm: *mut JavaVM, options: Options) -> Result<Agent, String> {
     let sink = Sink::open(&options.log, options.log_max)?;
+    let metrics_listener = options.metrics.as_ref().map(endpoint::bind).transpose()?;
     crate::state::on_disable(stop_on_disable);
     Ok(Agent {
         vm: Vm(vm),
@@ -152,6 +158,8 @@ fn new_agent(vm: *mut JavaVM, options: Options) -> Result<Agent, String> {
         logging: AtomicBool::new(true),
         history: Mutex::new(History::default()),
         last_auto_trim: Mutex::new(None),
+        trim_released: AtomicU64::new(0),
+        metrics_listener: Mutex::new(metrics_listener),
         verdicts: Mutex::new(Vec::new()),
         stability: Mutex::new(diagnosis::Stability::default()),
         headroom_low: AtomicBool::new(false),
@@ -472,6 +480,13 @@ impl Agent {
             }
         }
         out
+    }
+
+    /// The counters of the agent's life that metrics carry.
+    pub fn totals(&self) -> render::Totals {
+        render::Totals {
+            trim_released_bytes: self.trim_released.load(Ordering::Relaxed),
+        }
     }
 
     /// The sample history as JSON.

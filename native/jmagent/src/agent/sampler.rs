@@ -12,6 +12,7 @@ pub(super) fn start() {
         Ok(h) => *lock(&agent.sampler) = Some(h),
         Err(e) => disable(&format!("cannot start the sampler thread: {e}")),
     }
+    endpoint::start(agent);
 }
 
 /// The sampler stays attached to the JVM while it runs, as a daemon

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use jmagent_core::allocator;
 use jmagent_core::report::{AutoTrim, Report};
 
+use std::sync::atomic::Ordering;
+
 use super::{lock, rss_now, Agent};
 
 /// `trim=auto` acts when the allocator retains more than this share of RSS...
@@ -52,6 +54,8 @@ impl Agent {
             Err(e) => return Err(e.to_string()),
         }
         let after = rss_now().ok_or("cannot read /proc/self/status")?;
+        self.trim_released
+            .fetch_add(before.saturating_sub(after), Ordering::Relaxed);
         // The allocator's statistics and the residency of its memory kept
         // from earlier samples are out of date now.
         lock(&self.collector).forget_kept_figures();

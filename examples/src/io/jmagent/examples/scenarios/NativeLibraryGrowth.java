@@ -36,12 +36,7 @@ public final class NativeLibraryGrowth {
         Scenario s = Scenario.parse("NativeLibraryGrowth", args, "per_second", "mib");
         int perSecond = (int) s.longArg("per_second", 32);
         long max = s.longArg("mib", 512) * Scenario.MIB / ZLIB_BYTES;
-        byte[] input = new byte[64 * 1024];
-        int k = 1;
-        for (int i = 0; i < input.length; i++) {
-            k = k * 1103515245 + 12345;
-            input[i] = (byte) ('a' + ((k >>> 16) & 15));
-        }
+        byte[] input = Scenario.compressible(64 * 1024);
         byte[] output = new byte[input.length + 1024];
         List<Deflater> leaked = new ArrayList<>((int) max);
         Scenario.ready();

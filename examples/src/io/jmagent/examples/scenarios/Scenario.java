@@ -139,6 +139,17 @@ final class Scenario {
         return -1;
     }
 
+    /** {@code n} bytes of 16 letters in a fixed pseudo-random order: text zlib compresses. */
+    static byte[] compressible(int n) {
+        byte[] input = new byte[n];
+        int k = 1;
+        for (int i = 0; i < n; i++) {
+            k = k * 1103515245 + 12345;
+            input[i] = (byte) ('a' + ((k >>> 16) & 15));
+        }
+        return input;
+    }
+
     /** Collections so far, all collectors' MXBeans together. */
     static long collections() {
         long n = 0;
