@@ -46,14 +46,14 @@ const SCENARIOS: &[Scenario] = &[
         jvm_flags: &[],
         expected: &["native_library_malloc_growth"],
         tolerated: &[],
-        seconds: 26,
+        seconds: 34,
     },
     Scenario {
         class: "DirectBufferGrowth",
         jvm_flags: &["-XX:MaxDirectMemorySize=256m"],
         expected: &["direct_buffer_growth"],
         tolerated: &[],
-        seconds: 26,
+        seconds: 34,
     },
     Scenario {
         class: "ThreadGrowth",

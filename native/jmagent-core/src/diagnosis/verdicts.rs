@@ -93,6 +93,8 @@ struct Context<'a> {
     /// The points of the window before this one (as many as the history
     /// has): what a growth must rise above.
     before: Vec<&'a Point>,
+    /// The window's length.
+    window_ms: u64,
 }
 
 impl<'a> Context<'a> {
@@ -141,6 +143,7 @@ impl<'a> Context<'a> {
             heap,
             long,
             before,
+            window_ms: window.as_millis() as u64,
         })
     }
 
@@ -161,13 +164,19 @@ impl<'a> Context<'a> {
     }
 
     /// Whether the window's last floor rose a quarter of the threshold
-    /// above every floor of the window before it (when the history has 6
-    /// points of it): memory that comes back to where it was before a dip
-    /// — an allocator that returned pages and takes them again — is not
-    /// growth, only memory that reaches levels it never held.
+    /// above every floor of the window before it: memory that comes back
+    /// to where it was before a dip — an allocator that returned pages and
+    /// takes them again — is not growth, only memory that reaches levels it
+    /// never held. False until the history covers the window before (6
+    /// points spanning 80% of it): a JVM's first window is its warm-up,
+    /// where everything rises from nothing.
     fn new_high(&self, value: impl Fn(&Point) -> u64, t: &Trend) -> bool {
-        if self.before.len() < 6 {
-            return true;
+        let span = match (self.before.first(), self.before.last()) {
+            (Some(a), Some(b)) => b.monotonic_ms - a.monotonic_ms,
+            _ => 0,
+        };
+        if self.before.len() < 6 || (span as f64) < self.window_ms as f64 * 0.8 {
+            return false;
         }
         let before = trend::part_floors(&self.before, value);
         let highest = before.iter().copied().max().unwrap_or(0);
@@ -525,7 +534,8 @@ mod tests {
 
     #[test]
     fn direct_buffer_growth_names_the_bucket_and_the_rate() {
-        let h = history(21, |t, p| {
+        // Two windows: growth is judged against the window before.
+        let h = history(41, |t, p| {
             set(p, "direct_buffers", t * 8 * MIB);
             set(p, "malloc_in_use", 100 * MIB + t * 8 * MIB);
             p.rss += t * 8 * MIB;
@@ -539,6 +549,12 @@ mod tests {
         assert_eq!(d.drivers.first().map(String::as_str), Some("malloc_in_use"));
         let g = d.growth.iter().find(|g| g.id == "direct_buffers").unwrap();
         // 8 MiB/s: medians of the thirds are 14 s apart: 112 MiB.
+        let one_window = history(21, |t, p| set(p, "direct_buffers", t * 8 * MIB));
+        let first = diagnose(&one_window, Duration::from_secs(20), 42).unwrap();
+        assert!(
+            ids(&first).is_empty(),
+            "the first window is a warm-up: {first:?}"
+        );
         assert_eq!(g.bytes, 112 * MIB as i64);
         assert_eq!(g.bytes_per_minute, 480 * MIB as i64);
     }
@@ -709,8 +725,9 @@ mod tests {
             "{d:?}"
         );
         // The same bursts, but what the allocator holds ratchets up by
-        // 16 MiB a sample beyond them (glibc's fragmented arenas).
-        let h = history(21, |t, p| {
+        // 16 MiB a sample beyond them (glibc's fragmented arenas), for two
+        // windows: it holds what it never held in the window before.
+        let h = history(41, |t, p| {
             burst(t, p);
             set(
                 p,
@@ -842,13 +859,13 @@ mod tests {
 
     #[test]
     fn native_library_growth_with_and_without_nmt() {
-        let h = history(21, |t, p| {
+        let h = history(41, |t, p| {
             set(p, "jvm_and_native_malloc", 50 * MIB + t * 8 * MIB)
         });
         let d = diagnose(&h, Duration::from_secs(20), 1).unwrap();
         assert_eq!(ids(&d), vec!["native_library_malloc_growth"]);
         assert!(d.verdicts[0].advice[0].contains("NativeMemoryTracking"));
-        let h = history(21, |t, p| {
+        let h = history(41, |t, p| {
             p.nmt = true;
             set(p, "native_library_malloc", 50 * MIB + t * 8 * MIB);
         });
