@@ -114,16 +114,6 @@ fn value(text: &str, series: &str) -> f64 {
         .unwrap_or_else(|e| panic!("{series}: {e}"))
 }
 
-fn vm_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .unwrap()
-        * 1024
-}
-
 fn jmcmd(args: &[&str]) -> String {
     let out = Command::new(jmcmd_path())
         .args(args)
@@ -196,6 +186,7 @@ fn jmcmd_metrics_from_a_running_jvm() {
             "jmagent_trim_released_bytes_total",
         );
         assert!(after >= before, "{what}: trim counter {before} -> {after}");
+        // SAFETY: our child; SIGTERM lets it write the final report.
         unsafe { libc::kill(pid as i32, libc::SIGTERM) };
         jvm.wait();
     });
@@ -328,6 +319,7 @@ fn the_endpoint_serves_both_formats_and_refuses_the_rest() {
             reports_after >= reports_before + (waited.as_millis() / 500) as usize / 2,
             "{what}: {reports_before} -> {reports_after} reports in {waited:?}"
         );
+        // SAFETY: our child; SIGTERM lets it write the final report.
         unsafe { libc::kill(pid as i32, libc::SIGTERM) };
         let out = jvm.wait();
         assert!(
@@ -439,6 +431,7 @@ fn a_real_prometheus_scrapes_the_endpoint() {
         rss,
         0.10,
     );
+    // SAFETY: our child; SIGTERM lets it write the final report.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     jvm.wait();
 }
@@ -467,6 +460,7 @@ fn scrapes_take_at_most_one_sample_a_second() {
         std::thread::sleep(std::time::Duration::from_millis(60));
     }
     let seconds = started.elapsed().as_secs_f64();
+    // SAFETY: our child; SIGTERM lets it write the final report.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let out = jvm.wait();
     let last = out.final_report();

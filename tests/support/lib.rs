@@ -485,6 +485,17 @@ pub fn each_jdk(test: impl Fn(u32) + Sync) {
 
 /// `target/<profile>/jmcmd`, built by `cargo build --workspace` (and by
 /// `cargo test --workspace`, for the jmcmd crate's own tests).
+/// VmRSS of process `pid`, in bytes.
+pub fn vm_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
+        * 1024
+}
+
 pub fn jmcmd_path() -> PathBuf {
     let p = profile_dir().join("jmcmd");
     assert!(
