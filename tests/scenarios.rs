@@ -113,13 +113,6 @@ const SCENARIOS: &[Scenario] = &[
         seconds: 30,
     },
     Scenario {
-        class: "SlowNativeLeak",
-        jvm_flags: &[],
-        expected: &["native_library_malloc_growth"],
-        tolerated: &[],
-        seconds: 36,
-    },
-    Scenario {
         class: "HeapGrowth",
         jvm_flags: &["-Xmx512m"],
         expected: &["heap_growth"],
@@ -153,11 +146,6 @@ fn check(major: u32, s: &Scenario, allocator: Option<&str>, expected: &[&str]) -
     }
     if let Some(name) = allocator {
         run = run.env("LD_PRELOAD", allocator_library(name).to_str().unwrap());
-    }
-    // The slow leak at 1 MiB/s: 10 MiB a 10 s window, under the window's
-    // threshold; the slow-growth rule sees it over two windows.
-    if s.class == "SlowNativeLeak" {
-        run = run.arg("kib_per_minute=61440");
     }
     let out = run.run();
     out.assert_success().assert_clean_jni();

@@ -132,7 +132,6 @@ fn each_scenario_gets_its_verdict_within_two_windows_and_no_other() {
         ("fragmentation-glibc", "allocator_fragmentation"),
         ("heap-growth-glibc", "heap_growth"),
         ("direct-buffer-growth-glibc", "direct_buffer_growth"),
-        ("slow-native-leak-glibc", "native_library_malloc_growth"),
         (
             "native-library-growth-glibc",
             "native_library_malloc_growth",

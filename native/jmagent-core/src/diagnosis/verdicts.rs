@@ -19,6 +19,9 @@ pub const LOW_HEADROOM: f64 = 0.10;
 /// Time to the limit below which the limit is "reached soon".
 pub const LIMIT_SOON: Duration = Duration::from_secs(10 * 60);
 
+/// The shortest window with which slow growths are looked for.
+const SLOW_WINDOW_MIN_MS: u64 = 60_000;
+
 /// A named finding with its evidence and advice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
@@ -153,6 +156,12 @@ impl<'a> Context<'a> {
         let t = self.bucket_trend(id);
         if t.grows(self.threshold) && self.new_high(|p: &Point| p.bucket(id), &t) {
             return Some((t, self.window_text.clone()));
+        }
+        // Slow is slow in wall-clock terms (MiB a minute): a window under
+        // a minute judges its own growth only, and an allocator warming up
+        // its caches for a few tens of seconds is not a slow leak.
+        if self.window_ms < SLOW_WINDOW_MIN_MS {
+            return None;
         }
         let long = self.long.as_ref()?;
         let slow = trend::slow_growth(long, |p: &Point| p.bucket(id), self.threshold)?;
