@@ -37,18 +37,15 @@ impl Trend {
             return None;
         }
         let third = n / 3;
-        let mut first: Vec<u64> = points[..third].iter().map(|p| value(p)).collect();
-        let mut last: Vec<u64> = points[n - third..].iter().map(|p| value(p)).collect();
+        let values: Vec<u64> = points.iter().map(|p| value(p)).collect();
+        let mut first = values[..third].to_vec();
+        let mut last = values[n - third..].to_vec();
         let floor_growth = last.iter().min().copied().unwrap_or(0) as i64
             - first.iter().min().copied().unwrap_or(0) as i64;
         let growth = median(&mut last) as i64 - median(&mut first) as i64;
         let t0 = points[third / 2].monotonic_ms;
         let t1 = points[n - third + third / 2].monotonic_ms;
         let minutes = (t1.saturating_sub(t0)) as f64 / 60_000.0;
-        let steps = points
-            .windows(2)
-            .filter(|w| value(w[1]) >= value(w[0]))
-            .count();
         Some(Trend {
             growth,
             per_minute: if minutes > 0.0 {
@@ -56,9 +53,9 @@ impl Trend {
             } else {
                 0.0
             },
-            steadiness: steps as f64 / (n - 1) as f64,
+            steadiness: steadiness(&values),
             floor_growth,
-            floors: part_floors(points, &value),
+            floors: floors_of(points, &values),
         })
     }
 
@@ -87,15 +84,21 @@ pub const PARTS: usize = 6;
 /// and spikes. A part without a point (samples stalled) takes the floor
 /// of the part before it.
 pub fn part_floors(points: &[&Point], value: impl Fn(&Point) -> u64) -> [u64; PARTS] {
+    let values: Vec<u64> = points.iter().map(|p| value(p)).collect();
+    floors_of(points, &values)
+}
+
+/// [`part_floors`] of `values`, one per point of `points`.
+fn floors_of(points: &[&Point], values: &[u64]) -> [u64; PARTS] {
     let mut floors = [u64::MAX; PARTS];
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
         return [0; PARTS];
     };
     let span = last.monotonic_ms.saturating_sub(first.monotonic_ms).max(1);
-    for p in points {
+    for (p, &v) in points.iter().zip(values) {
         let at = p.monotonic_ms.saturating_sub(first.monotonic_ms) * PARTS as u64 / span;
         let part = (at as usize).min(PARTS - 1);
-        floors[part] = floors[part].min(value(p));
+        floors[part] = floors[part].min(v);
     }
     for i in 1..PARTS {
         if floors[i] == u64::MAX {
