@@ -40,6 +40,47 @@ fn bucket_attributes() -> String {
     java
 }
 
+/// `FlightBuckets.java`: one field of the `jmagent.NativeMemory` JFR event
+/// per bucket of the table (camelCase of its id), read from the figure of
+/// its MXBean attribute.
+fn flight_buckets() -> String {
+    let mut java = String::from(
+        "package io.jmagent;\n\n\
+         /**\n * The ledger's buckets as fields of the jmagent.NativeMemory JFR event, in bytes.\n\
+         \x20* Generated at build time from jmagent-core's bucket table\n\
+         \x20* (native/jmagent-core/src/buckets.rs).\n */\n\
+         final class FlightBuckets {\n\
+         \x20   private FlightBuckets() {}\n\n\
+         \x20   /** Per bucket: field name, label, description, MXBean attribute. */\n\
+         \x20   static final String[][] FIELDS = {\n",
+    );
+    for b in buckets::BUCKETS {
+        let mut field = String::new();
+        let mut upper = false;
+        for c in b.id.chars() {
+            if c == '_' {
+                upper = true;
+            } else if upper {
+                field.push(c.to_ascii_uppercase());
+                upper = false;
+            } else {
+                field.push(c);
+            }
+        }
+        let mut label = b.label.to_string();
+        label[..1].make_ascii_uppercase();
+        let parent = b.parent.map_or(String::new(), |p| format!(", part of {p}"));
+        java.push_str(&format!(
+            "        {{{field:?}, {label:?}, \"Bucket {}{parent} (basis {}); 0 when the sample has no such bucket\", {:?}}},\n",
+            b.id,
+            b.basis.name(),
+            b.attribute
+        ));
+    }
+    java.push_str("    };\n}\n");
+    java
+}
+
 fn java_sources(dir: &Path, out: &mut Vec<PathBuf>) {
     let entries =
         fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
@@ -98,6 +139,9 @@ fn main() {
     let generated = out.join("generated/io/jmagent/BucketAttributes.java");
     fs::create_dir_all(generated.parent().unwrap()).unwrap();
     fs::write(&generated, bucket_attributes()).unwrap();
+    sources.push(generated);
+    let generated = out.join("generated/io/jmagent/FlightBuckets.java");
+    fs::write(&generated, flight_buckets()).unwrap();
     sources.push(generated);
     let classes = out.join("classes");
     let _ = fs::remove_dir_all(&classes);

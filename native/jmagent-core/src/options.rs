@@ -92,6 +92,8 @@ pub struct Options {
     /// How long after start-up the MXBean waits to be registered, unless
     /// the platform MBean server exists before (see [`OPTIONS`]).
     pub jmx_delay: Duration,
+    /// Whether the agent's JFR events are registered (when the runtime has JFR).
+    pub jfr: bool,
     /// Time span the diagnosis (trends, verdicts) looks at.
     pub window: Duration,
     /// Whether the agent trims the native heap by itself (`trim=auto`).
@@ -115,6 +117,7 @@ impl Default for Options {
             nmt: NmtMode::Auto,
             jmx: true,
             jmx_delay: Duration::from_secs(15),
+            jfr: true,
             window: Duration::from_secs(300),
             trim_auto: false,
             metrics: None,
@@ -202,6 +205,12 @@ pub const OPTIONS: &[OptionSpec] = &[
         accepted: "a duration such as 0, 5s, 1m",
         default: "15s",
         meaning: "wait this long after start-up before creating the platform MBean server to register the MXBean (creating it initialises java.util.logging, which breaks applications that install their own LogManager in main, such as WildFly); if the application or a JMX client created it earlier, the MXBean is registered at once",
+    },
+    OptionSpec {
+        key: "jfr",
+        accepted: "on, off",
+        default: "on",
+        meaning: "register the JFR events jmagent.NativeMemory (periodic, every interval unless the recording's settings say otherwise) and jmagent.Verdict; they are recorded only while a JFR recording runs",
     },
     OptionSpec {
         key: "window",
@@ -400,6 +409,7 @@ impl Options {
             "nmt" => self.nmt = parse_nmt_mode(value).ok_or_else(bad)?,
             "jmx" => self.jmx = parse_on_off(value).ok_or_else(bad)?,
             "jmx_delay" => self.jmx_delay = parse_duration(value).ok_or_else(bad)?,
+            "jfr" => self.jfr = parse_on_off(value).ok_or_else(bad)?,
             "window" => self.window = parse_window(value).ok_or_else(bad)?,
             "trim" => self.trim_auto = parse_trim(value).ok_or_else(bad)?,
             "metrics" => self.metrics = Some(parse_metrics_addr(value).ok_or_else(bad)?),
@@ -548,11 +558,12 @@ mod tests {
     #[test]
     fn every_option_parses() {
         let o = Options::parse(
-            "interval=500ms,log=/tmp/jm-%p.log,log_max=10MB,format=json,scale=MB,nmt=off,jmx=off,jmx_delay=2s",
+            "interval=500ms,log=/tmp/jm-%p.log,log_max=10MB,format=json,scale=MB,nmt=off,jmx=off,jmx_delay=2s,jfr=off",
         )
         .unwrap();
         assert_eq!(o.log_max, Some(10 << 20));
         assert!(!o.jmx);
+        assert!(!o.jfr);
         assert_eq!(o.jmx_delay, Duration::from_secs(2));
         assert_eq!(o.interval, Duration::from_millis(500));
         assert_eq!(o.log, LogTarget::File("/tmp/jm-%p.log".into()));
@@ -687,7 +698,7 @@ mod tests {
         let e = Options::parse("colour=red").unwrap_err().to_string();
         assert_eq!(
             e,
-            "unknown option 'colour' (accepted options: interval, log, log_max, format, scale, nmt, jmx, jmx_delay, window, trim, metrics, action, out)"
+            "unknown option 'colour' (accepted options: interval, log, log_max, format, scale, nmt, jmx, jmx_delay, jfr, window, trim, metrics, action, out)"
         );
         let e = Options::parse("interval=5 seconds")
             .unwrap_err()

@@ -539,6 +539,7 @@ fn render(o: &Options) -> String {
         format!("nmt={nmt}"),
         format!("jmx={}", if o.jmx { "on" } else { "off" }),
         format!("jmx_delay={}", format_duration(o.jmx_delay)),
+        format!("jfr={}", if o.jfr { "on" } else { "off" }),
         format!("window={}", format_duration(o.window)),
         format!("trim={}", if o.trim_auto { "auto" } else { "off" }),
         format!("action={action}"),
@@ -628,6 +629,7 @@ fn any_options() -> impl Strategy<Value = Options> {
         prop::option::of(option_path()),
     );
     let log_max = prop_oneof![Just(None), (1u64..).prop_map(Some)];
+    let jfr = any::<bool>();
     let metrics = prop::option::of(
         (
             prop::sample::select(&["127.0.0.1", "0.0.0.0", "::1", "metrics.local"][..]),
@@ -638,11 +640,11 @@ fn any_options() -> impl Strategy<Value = Options> {
                 port,
             }),
     );
-    (a, b, (log_max, metrics)).prop_map(
+    (a, b, (log_max, metrics, jfr)).prop_map(
         |(
             (interval, log, format, scale, nmt, jmx),
             (jmx_delay, window, trim_auto, action, out),
-            (log_max, metrics),
+            (log_max, metrics, jfr),
         )| {
             // Every field named: an option added later must be generated
             // here and written by `render` too.
@@ -655,6 +657,7 @@ fn any_options() -> impl Strategy<Value = Options> {
                 nmt,
                 jmx,
                 jmx_delay,
+                jfr,
                 window,
                 trim_auto,
                 metrics,

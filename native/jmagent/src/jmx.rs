@@ -78,6 +78,18 @@ fn max_age(ms: jlong) -> Duration {
     Duration::from_millis(ms.max(0) as u64)
 }
 
+/// How old the sample behind a periodic JFR event may be: one interval
+/// (stretched by the sampler's jitter), so that with the event's default
+/// period it shows the periodic reports; [`MAX_AGE`] when the agent logs
+/// only at exit.
+fn periodic_age(interval: Duration) -> Duration {
+    if interval.is_zero() {
+        MAX_AGE
+    } else {
+        interval.mul_f64(1.5)
+    }
+}
+
 /// The age bound of `NativeMemory.MAX_AGE_MILLIS`, for natives that take none.
 const MAX_AGE: Duration = Duration::from_millis(5000);
 
@@ -108,7 +120,13 @@ extern "system" fn native_figures<'l>(
     unowned
         .with_env(|env| -> jni::errors::Result<JLongArray<'l>> {
             let agent = agent::get().ok_or_else(no_agent)?;
-            let r = agent.latest_within(max_age(max_age_ms), Some(env));
+            // A negative age: the periodic JFR event's, one interval.
+            let age = if max_age_ms < 0 {
+                periodic_age(agent.options().interval)
+            } else {
+                max_age(max_age_ms)
+            };
+            let r = agent.latest_within(age, Some(env));
             let values = figures(&r);
             let array = JLongArray::new(env, values.len())?;
             array.set_region(env, 0, &values)?;

@@ -4,7 +4,7 @@
 //! panics); `ffi` every raw JNI/JVMTI call and the guard; `state` whether
 //! the agent is disabled; `agent` runs the life cycle and the sampler;
 //! `probe` calls the embedded Java classes; `jmx` holds the MXBean's native
-//! methods; `areas` and `vmstructs` find the JVM's address ranges; `native_jvm`
+//! methods; `flight` the JFR events; `areas` and `vmstructs` find the JVM's address ranges; `native_jvm`
 //! and `buffers` read the JVM's figures without Java code (the probe is
 //! their fallback); `sink`
 //! writes reports. Collectors, the ledger and renderers live in
@@ -17,6 +17,7 @@ mod buffers;
 mod elf;
 pub mod entry;
 mod ffi;
+mod flight;
 mod jmx;
 mod metaspace;
 mod native_jvm;

@@ -38,7 +38,7 @@ Commands (jmcmd [--agent PATH] [--timeout T] <pid | part of main class> <command
           loads it without starting periodic logging
   trim    have the C allocator return its free memory to the OS; prints RSS
           before and after
-  start [interval=60s] [log=stderr|PATH] [log_max=100MB] [format=text|json] [scale=..] [nmt=..] [jmx=on|off] [jmx_delay=..]
+  start [interval=60s] [log=stderr|PATH] [log_max=100MB] [format=text|json] [scale=..] [nmt=..] [jmx=on|off] [jmx_delay=..] [jfr=on|off]
           load the agent and start periodic logging, or give a running agent
           new options
   stop    stop periodic logging (the agent stays loaded)
@@ -138,6 +138,7 @@ impl Action {
                 "nmt",
                 "jmx",
                 "jmx_delay",
+                "jfr",
             ],
         }
     }

@@ -123,6 +123,8 @@ impl Agent {
         self.logging.store(true, Ordering::Relaxed);
         lock(&self.control).changed = true;
         self.wake.notify_all();
+        // jfr=on where the agent was loaded with jfr=off.
+        self.install_flight(None);
         Ok(())
     }
 

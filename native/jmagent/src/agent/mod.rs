@@ -34,6 +34,7 @@ use crate::sink::Sink;
 mod actions;
 mod compare;
 mod endpoint;
+mod notices;
 mod sampler;
 mod trim;
 
@@ -78,6 +79,9 @@ pub struct Agent {
     on_demand: Mutex<bool>,
     on_demand_done: Condvar,
     jmx_registered: AtomicBool,
+    /// Whether the JFR events were looked at, and whether they are installed.
+    flight_tried: AtomicBool,
+    flight_installed: AtomicBool,
     /// Periodic reports (and the final one) are written; false for an agent
     /// loaded by `jmcmd report` until a `start`, and after a `stop`.
     logging: AtomicBool,
@@ -155,6 +159,8 @@ fn new_agent(vm: *mut JavaVM, options: Options) -> Result<Agent, String> {
         on_demand: Mutex::new(false),
         on_demand_done: Condvar::new(),
         jmx_registered: AtomicBool::new(false),
+        flight_tried: AtomicBool::new(false),
+        flight_installed: AtomicBool::new(false),
         logging: AtomicBool::new(true),
         history: Mutex::new(History::default()),
         last_auto_trim: Mutex::new(None),
@@ -403,7 +409,7 @@ impl Agent {
                 lock(&self.stability).apply(d);
             }
         }
-        let notifications = self.notifications(&r);
+        let notices = self.notices(&r);
         let r = {
             let mut latest = lock(&self.latest);
             if let Some(prev) = latest.as_ref() {
@@ -416,13 +422,7 @@ impl Agent {
         // Listeners run on this thread and may read the MXBean, which may
         // sample: notify only once the sample is complete and unlocked.
         drop(serial);
-        if !notifications.is_empty() && self.jmx_registered.load(Ordering::Relaxed) {
-            let _ = self.with_env_or(&mut env, |env| {
-                for (kind, message, data) in &notifications {
-                    probe::emit(env, kind, message, data);
-                }
-            });
-        }
+        self.send(&notices, &mut env);
         r
     }
 
@@ -436,50 +436,6 @@ impl Agent {
             Some(e) => Ok(f(e)),
             None => self.with_env(f),
         }
-    }
-
-    /// Notifications for verdicts that are new since the previous sample,
-    /// and for headroom falling under 10% of the container limit.
-    fn notifications(&self, r: &Report) -> Vec<(&'static str, String, String)> {
-        let mut out = Vec::new();
-        let current: Vec<&'static str> = r
-            .diagnosis
-            .as_ref()
-            .map(|d| d.verdicts.iter().map(|v| v.id).collect())
-            .unwrap_or_default();
-        let mut known = lock(&self.verdicts);
-        if let Some(d) = &r.diagnosis {
-            for v in d.verdicts.iter().filter(|v| !known.contains(&v.id)) {
-                let data = serde_json::json!({
-                    "id": v.id, "title": v.title, "evidence": v.evidence, "advice": v.advice,
-                });
-                out.push((
-                    "jmagent.verdict",
-                    format!("{}: {}", v.id, v.title),
-                    data.to_string(),
-                ));
-            }
-        }
-        *known = current;
-        if let Some(c) = &r.container {
-            if let (Some(limit), Some(headroom)) = (c.limit, c.headroom()) {
-                let low = (headroom as f64) < limit as f64 * diagnosis::LOW_HEADROOM;
-                if low && !self.headroom_low.swap(true, Ordering::Relaxed) {
-                    out.push((
-                        "jmagent.headroom.low",
-                        format!(
-                            "headroom {} bytes below the container limit of {} bytes",
-                            headroom, limit
-                        ),
-                        serde_json::json!({"headroom_bytes": headroom, "limit_bytes": limit})
-                            .to_string(),
-                    ));
-                } else if !low {
-                    self.headroom_low.store(false, Ordering::Relaxed);
-                }
-            }
-        }
-        out
     }
 
     /// The counters of the agent's life that metrics carry.

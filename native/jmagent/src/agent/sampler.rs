@@ -1,5 +1,5 @@
-//! The sampler thread: a report every `interval`, MXBean registration
-//! once it is safe, and a bounded stop at JVM exit.
+//! The sampler thread: a report every `interval`, the JFR events at its
+//! start, MXBean registration once it is safe, and a bounded stop at JVM exit.
 
 use super::*;
 
@@ -30,6 +30,7 @@ fn run_sampler(agent: &'static Agent) {
         }
     };
     agent.prepare();
+    agent.install_flight(None);
     sample_until_stopped(agent);
     // Dropping the attachment detaches the thread.
 }

@@ -54,24 +54,47 @@ public final class NativeMemory extends javax.management.NotificationBroadcaster
     private static native String history();
 
     /** Index of each figure by its attribute name, read once from the agent. */
-    private static volatile java.util.Map<String, Integer> figureIndex;
+    private static volatile java.util.Map<String, Integer> figureIndexes;
 
-    /** The figure behind a numeric attribute, by the attribute's name. */
-    static long figure(String attribute) {
-        java.util.Map<String, Integer> index = figureIndex;
+    /** The index of an attribute's figure in figures(), by the attribute's name. */
+    static int figureIndex(String attribute) {
+        java.util.Map<String, Integer> index = figureIndexes;
         if (index == null) {
             index = new java.util.HashMap<>();
             String[] names = figureNames().split("\n");
             for (int i = 0; i < names.length; i++) {
                 index.put(names[i], i);
             }
-            figureIndex = index;
+            figureIndexes = index;
         }
         Integer i = index.get(attribute);
         if (i == null) {
             throw new IllegalStateException("the agent reports no figure " + attribute);
         }
-        return figures(MAX_AGE_MILLIS)[i];
+        return i;
+    }
+
+    /** The figure behind a numeric attribute, by the attribute's name. */
+    static long figure(String attribute) {
+        return figures(MAX_AGE_MILLIS)[figureIndex(attribute)];
+    }
+
+    /**
+     * Every figure of the latest sample if it is at most one interval old,
+     * else of a fresh one (for the periodic JFR event: with its default
+     * period, the interval, it shows the periodic reports).
+     */
+    static long[] periodicFigures() {
+        return figures(-1);
+    }
+
+    static String allocatorName() {
+        return text(ALLOCATOR_NAME, MAX_AGE_MILLIS);
+    }
+
+    /** Whether this runtime's boot layer has JFR (the agent defines io.jmagent.Flight only then). */
+    static boolean hasFlightRecorder() {
+        return ModuleLayer.boot().findModule("jdk.jfr").isPresent();
     }
 
     @Override public long getRssBytes() { return figure("RssBytes"); }
@@ -79,7 +102,7 @@ public final class NativeMemory extends javax.management.NotificationBroadcaster
     @Override public long getContainerUsageBytes() { return figure("ContainerUsageBytes"); }
     @Override public long getHeadroomBytes() { return figure("HeadroomBytes"); }
     @Override public long getUnexplainedBytes() { return figure("UnexplainedBytes"); }
-    @Override public String getAllocatorName() { return text(ALLOCATOR_NAME, MAX_AGE_MILLIS); }
+    @Override public String getAllocatorName() { return allocatorName(); }
     @Override public long getAllocatorInUseBytes() { return figure("AllocatorInUseBytes"); }
     @Override public long getAllocatorRetainedFreeBytes() { return figure("AllocatorRetainedFreeBytes"); }
     @Override public double getFragmentationRatio() { return Double.longBitsToDouble(figure("FragmentationRatio")); }
