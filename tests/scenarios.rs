@@ -328,10 +328,11 @@ fn container_limit_scenario_in_a_memory_cgroup() {
 }
 
 #[test]
-fn a_jmx_client_is_notified_when_a_verdict_appears() {
+fn a_jmx_client_and_a_jfr_recording_see_a_verdict_appear() {
     let major = 17;
     let run = Run::workload(major, "scenario-notification");
     let log = run.dir().join("report.jsonl");
+    let recording = run.dir().join("verdict.jfr");
     let mut target = run
         .agent_options(Some(&format!(
             "interval=500ms,window=10s,format=json,jmx_delay=1s,log={}",
@@ -339,6 +340,10 @@ fn a_jmx_client_is_notified_when_a_verdict_appears() {
         )))
         .main_class("io.jmagent.examples.scenarios.DirectBufferGrowth")
         .jvm_flag("-XX:MaxDirectMemorySize=256m")
+        .jvm_flag(&format!(
+            "-XX:StartFlightRecording=filename={},dumponexit=true",
+            recording.display()
+        ))
         .arg("seconds=40")
         .spawn();
     target.wait_for_line("ready");
@@ -371,6 +376,34 @@ fn a_jmx_client_is_notified_when_a_verdict_appears() {
     assert_eq!(data["id"], "direct_buffer_growth");
     assert!(data["evidence"].as_str().unwrap().contains("MiB"));
     println!("JDK {major}: notified: {line}");
+    // The same verdict as a jmagent.Verdict event, with its figures (the
+    // first one; a verdict that clears and appears again has another).
+    let events = jfr_events(major, &recording, "jmagent.Verdict");
+    let growth: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["id"] == "direct_buffer_growth")
+        .collect();
+    assert!(!growth.is_empty(), "verdict events: {events:?}");
+    assert_eq!(growth[0]["title"], data["title"]);
+    assert_eq!(growth[0]["evidence"], data["evidence"]);
+    let advice: Vec<&str> = data["advice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(growth[0]["advice"], advice.join("\n"));
+    let reports = out.reports.iter().filter(|r| r["final"] == false).count();
+    let periodic = jfr_events(major, &recording, "jmagent.NativeMemory").len();
+    // One event per 500 ms interval while the JVM ran.
+    assert!(
+        periodic * 10 >= reports * 7,
+        "{periodic} jmagent.NativeMemory events for {reports} reports"
+    );
+    println!(
+        "JDK {major}: recorded: {} verdict event(s), {periodic} periodic",
+        events.len()
+    );
 }
 
 #[test]

@@ -255,6 +255,16 @@ impl Run {
         }
     }
 
+    /// Runs on another Java runtime (e.g. one made by `jlink`), of the
+    /// same major version as the run's JDK.
+    pub fn runtime(mut self, home: &Path) -> Run {
+        self.jdk = Box::leak(Box::new(Jdk {
+            major: self.jdk.major,
+            home: home.to_path_buf(),
+        }));
+        self
+    }
+
     /// Replaces the agent option string (`None`: no agent).
     pub fn agent_options(mut self, options: Option<&str>) -> Run {
         self.agent_options = options.map(str::to_string);
@@ -434,6 +444,31 @@ impl Output {
         assert_eq!(last["final"], true, "the last report is the final one");
         last
     }
+}
+
+/// The values of every `name` event of a recording, by the JDK's own `jfr`.
+pub fn jfr_events(major: u32, recording: &Path, name: &str) -> Vec<Value> {
+    let jfr = jdk(major).home.join("bin/jfr");
+    let out = Command::new(&jfr)
+        .args(["print", "--json", "--events", name])
+        .arg(recording)
+        .output()
+        .unwrap_or_else(|e| panic!("{} runs: {e}", jfr.display()));
+    assert!(
+        out.status.success(),
+        "jfr print failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("jfr print --json is JSON");
+    doc["recording"]["events"]
+        .as_array()
+        .expect("an events array")
+        .iter()
+        .map(|e| {
+            assert_eq!(e["type"], name);
+            e["values"].clone()
+        })
+        .collect()
 }
 
 /// A bucket's bytes in a JSON report.
