@@ -205,7 +205,16 @@ fn native_memory_events_of_a_recording_started_later_with_jcmd_agree_with_the_lo
             .arg("seconds=60")
             .spawn();
         target.wait_for_line("ready");
-        std::thread::sleep(Duration::from_secs(1));
+        // The agent installs its events at once when it finds a recording
+        // in its first 5 s, else it installs a listener the recorder calls
+        // when it initialises: the first way on JDK 11 and 21, the second
+        // on JDK 17 and 25.
+        let delay = if major == 11 || major == 21 {
+            1000
+        } else {
+            6500
+        };
+        std::thread::sleep(Duration::from_millis(delay));
         let jcmd = |args: &[&str]| {
             let out = Command::new(jdk(major).home.join("bin/jcmd"))
                 .arg(target.pid().to_string())

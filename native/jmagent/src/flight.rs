@@ -3,7 +3,8 @@
 //! committing `jmagent.Verdict` events.
 //!
 //! `Flight` creates the events only when the Flight Recorder initialises,
-//! so a JVM that never records pays for a listener and two small classes.
+//! so a JVM that never records pays for a listener (installed off the
+//! start-up path: see `agent::notices`) and the classes it loads.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use jni::objects::JClass;
 use jni::refs::Global;
 use jni::{jni_sig, jni_str, Env, JValue};
 
-use crate::probe::{self, take_exception, Classes};
+use crate::probe::{self, take_exception};
 
 /// Classes only a runtime with `jdk.jfr` can define, in definition order.
 pub const CLASSES: &[&str] = &["io/jmagent/FlightBuckets", "io/jmagent/Flight"];
@@ -42,23 +43,29 @@ pub enum Installed {
     Unavailable(String),
 }
 
-/// Defines `Flight` if the runtime has JFR and installs its listener.
-pub fn install(env: &mut Env, classes: &Classes, interval: Duration) -> Result<Installed, String> {
-    let has = env.call_static_method(
-        &classes.native_memory,
-        jni_str!("hasFlightRecorder"),
-        jni_sig!("()Z"),
-        &[],
-    );
-    match has.and_then(|v| v.z()) {
-        Ok(true) => {}
-        Ok(false) => {
-            return Ok(Installed::Unavailable(
+/// Whether the Flight Recorder has initialised (a recording was started),
+/// by `FlightRecorder.isInitialized()`, which loads no more of JFR than
+/// that class; `Err` when the runtime has no `jdk.jfr` in its boot layer.
+pub fn recorder_initialized(env: &mut Env) -> Result<bool, Installed> {
+    let class = match env.find_class(jni_str!("jdk/jfr/FlightRecorder")) {
+        Ok(c) => c,
+        Err(_) => {
+            env.exception_clear();
+            return Err(Installed::Unavailable(
                 "this Java runtime has no jdk.jfr module".into(),
-            ))
+            ));
         }
-        Err(_) => return Err(take_exception(env, "looking for the jdk.jfr module")),
-    }
+    };
+    let r = env.call_static_method(&class, jni_str!("isInitialized"), jni_sig!("()Z"), &[]);
+    r.and_then(|v| v.z())
+        .map_err(|_| Installed::Unavailable(take_exception(env, "FlightRecorder.isInitialized")))
+}
+
+/// Defines `Flight` (the runtime has JFR: see [`recorder_initialized`])
+/// and installs its listener. `Flight` reads its figures through
+/// `NativeMemory`, so the agent's classes are defined first.
+pub fn install(env: &mut Env, interval: Duration) -> Result<Installed, String> {
+    probe::classes(env)?;
     let mut flight = None;
     for name in CLASSES {
         flight = Some(probe::find_or_define(env, name)?.0);

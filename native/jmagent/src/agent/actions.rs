@@ -124,7 +124,7 @@ impl Agent {
         lock(&self.control).changed = true;
         self.wake.notify_all();
         // jfr=on where the agent was loaded with jfr=off.
-        self.install_flight(None);
+        self.try_install_flight(None, true);
         Ok(())
     }
 

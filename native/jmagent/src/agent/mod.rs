@@ -101,8 +101,8 @@ pub struct Agent {
 /// On-demand samples (MXBean reads) are taken at most this often.
 const MIN_ON_DEMAND_GAP: Duration = Duration::from_secs(1);
 
-/// While the MXBean waits to be registered, the sampler checks this often
-/// whether it may be.
+/// While the MXBean waits to be registered (or the JFR events to be
+/// installed), the sampler checks this often whether it may be.
 const JMX_CHECK: Duration = Duration::from_millis(500);
 
 static AGENT: OnceLock<Agent> = OnceLock::new();

@@ -90,20 +90,40 @@ impl Agent {
         });
     }
 
-    /// Installs the JFR events when `jfr=on` (once; a runtime without JFR
-    /// gets one note). Runs off the JVM's start-up path, on the sampler
-    /// thread, or on the attach thread of a later `start`.
-    pub(super) fn install_flight(&self, env: Option<&mut Env>) {
-        if !lock(&self.options).jfr || self.flight_tried.swap(true, Ordering::Relaxed) {
+    /// Whether the JFR events wait to be installed (`jfr=on`, not tried yet).
+    pub(super) fn flight_pending(&self) -> bool {
+        lock(&self.options).jfr && !self.flight_tried.load(Ordering::Relaxed)
+    }
+
+    /// Installs the JFR events once that is worth it: at once when a
+    /// recording runs, else [`FLIGHT_DELAY`] after start-up, so that a
+    /// short-lived JVM never pays for JFR's classes (tens of ms). Runs on
+    /// the sampler thread, or on the attach thread of a later `start`
+    /// (`force`: without waiting). A runtime without JFR gets one note.
+    pub(super) fn try_install_flight(&self, env: Option<&mut Env>, force: bool) {
+        if !self.flight_pending() {
             return;
         }
         let interval = lock(&self.options).interval;
+        let due = force || self.started_at.elapsed() >= FLIGHT_DELAY;
         let mut env = env;
+        let started = Instant::now();
         let result = self.with_env_or(&mut env, |env| {
-            let classes = probe::classes(env)?;
-            flight::install(env, classes, interval)
+            match flight::recorder_initialized(env) {
+                Err(unavailable) => return Ok(Some(unavailable)),
+                Ok(false) if !due => return Ok(None),
+                Ok(_) => {}
+            }
+            flight::install(env, interval).map(Some)
         });
-        match result.and_then(|r| r) {
+        let result = match result.and_then(|r| r) {
+            Ok(None) => return,
+            Ok(Some(r)) => Ok(r),
+            Err(e) => Err(e),
+        };
+        crate::areas::debug_timing("JFR events", started);
+        self.flight_tried.store(true, Ordering::Relaxed);
+        match result {
             Ok(Installed::Now) | Ok(Installed::Already) => {
                 self.flight_installed.store(true, Ordering::Relaxed)
             }
@@ -116,3 +136,7 @@ impl Agent {
         }
     }
 }
+
+/// How long after start-up the JFR events are installed when no recording
+/// runs before (a recording that starts earlier installs them at once).
+pub(super) const FLIGHT_DELAY: Duration = Duration::from_secs(5);

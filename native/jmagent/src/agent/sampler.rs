@@ -30,7 +30,7 @@ fn run_sampler(agent: &'static Agent) {
         }
     };
     agent.prepare();
-    agent.install_flight(None);
+    agent.try_install_flight(None, false);
     sample_until_stopped(agent);
     // Dropping the attachment detaches the thread.
 }
@@ -78,8 +78,9 @@ fn sample_until_stopped(agent: &'static Agent) {
                     break;
                 }
                 let jmx_pending = agent.jmx_pending();
+                let flight_pending = agent.flight_pending();
                 let mut wait = deadline.map_or(Duration::MAX, |d| d - now);
-                if jmx_pending {
+                if jmx_pending || flight_pending {
                     wait = wait.min(JMX_CHECK);
                 }
                 c = if wait == Duration::MAX {
@@ -91,9 +92,12 @@ fn sample_until_stopped(agent: &'static Agent) {
                         .unwrap_or_else(|p| p.into_inner())
                         .0
                 };
-                if jmx_pending && !c.stop {
+                if (jmx_pending || flight_pending) && !c.stop {
                     drop(c);
-                    agent.try_register_jmx();
+                    if jmx_pending {
+                        agent.try_register_jmx();
+                    }
+                    agent.try_install_flight(None, false);
                     c = lock(&agent.control);
                 }
             }

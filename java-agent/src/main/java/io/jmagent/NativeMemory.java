@@ -92,11 +92,6 @@ public final class NativeMemory extends javax.management.NotificationBroadcaster
         return text(ALLOCATOR_NAME, MAX_AGE_MILLIS);
     }
 
-    /** Whether this runtime's boot layer has JFR (the agent defines io.jmagent.Flight only then). */
-    static boolean hasFlightRecorder() {
-        return ModuleLayer.boot().findModule("jdk.jfr").isPresent();
-    }
-
     @Override public long getRssBytes() { return figure("RssBytes"); }
     @Override public long getContainerLimitBytes() { return figure("ContainerLimitBytes"); }
     @Override public long getContainerUsageBytes() { return figure("ContainerUsageBytes"); }
