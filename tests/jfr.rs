@@ -1,6 +1,7 @@
 //! JFR events on real JVMs (JDK 11, 17, 21, 25): `jmagent.NativeMemory`
-//! in a recording started with the JVM and in one started later with
-//! `jcmd JFR.start`, read back with the JDK's `jfr print --json` and held
+//! in a recording started with the JVM (before the agent registers its
+//! events, 5 s after start-up) and in one started later with
+//! `jcmd JFR.start` (which initialises the recorder: the agent's listener), read back with the JDK's `jfr print --json` and held
 //! against the agent's JSON log; a runtime without `jdk.jfr` (made with
 //! `jlink`) gets one note and logs as usual; `jfr=off` records nothing.
 //! The verdict event is checked in the scenario tests (a verdict needs a
@@ -170,7 +171,7 @@ fn native_memory_events_of_a_recording_started_with_the_jvm_agree_with_the_log()
             ))
             .arg("direct=16")
             .arg("jni=24")
-            .arg("seconds=6")
+            .arg("seconds=10")
             .run();
         out.assert_success().assert_clean_jni();
         let events = jfr_events(major, &recording, "jmagent.NativeMemory");
@@ -205,15 +206,9 @@ fn native_memory_events_of_a_recording_started_later_with_jcmd_agree_with_the_lo
             .arg("seconds=60")
             .spawn();
         target.wait_for_line("ready");
-        // The agent installs its events at once when it finds a recording
-        // in its first 5 s, else it installs a listener the recorder calls
-        // when it initialises: the first way on JDK 11 and 21, the second
-        // on JDK 17 and 25.
-        let delay = if major == 11 || major == 21 {
-            1000
-        } else {
-            6500
-        };
+        // After the agent's first 5 s, when its listener is installed: the
+        // recorder initialises now and calls it.
+        let delay = 6500;
         std::thread::sleep(Duration::from_millis(delay));
         let jcmd = |args: &[&str]| {
             let out = Command::new(jdk(major).home.join("bin/jcmd"))
@@ -303,7 +298,8 @@ fn a_runtime_without_jdk_jfr_gets_one_note_and_everything_else_works() {
         let out = run
             .agent_options(Some(&format!("{},jfr={jfr},jmx_delay=0", options(&log))))
             .arg("direct=16")
-            .arg("seconds=3")
+            // Well past the 5 s after which the agent looks for JFR.
+            .arg("seconds=8")
             .run();
         out.assert_success().assert_clean_jni();
         assert_eq!(
@@ -332,7 +328,8 @@ fn jfr_off_registers_no_event() {
             "-XX:StartFlightRecording=filename={},dumponexit=true",
             recording.display()
         ))
-        .arg("seconds=3")
+        // Well past the 5 s after which the agent would register its events.
+        .arg("seconds=8")
         .run();
     out.assert_success().assert_clean_jni();
     assert!(out.reports.len() >= 3);

@@ -253,8 +253,10 @@ fn sampler_allocation(major: u32, name: &str, flags: &[&str]) -> (u64, usize, Ou
         .arg("3")
         .timeout(Duration::from_secs(60));
     let log = run.dir().join("report.jsonl");
+    // jmx=off, jfr=off: registering the MXBean or the JFR events is once,
+    // not a steady sample (the JFR events would be installed in the window).
     run = run.agent_options(Some(&format!(
-        "interval=20ms,format=json,jmx=off,log={},log_max=50MB",
+        "interval=20ms,format=json,jmx=off,jfr=off,log={},log_max=50MB",
         log.display()
     )));
     for f in flags {

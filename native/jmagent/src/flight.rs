@@ -43,28 +43,16 @@ pub enum Installed {
     Unavailable(String),
 }
 
-/// Whether the Flight Recorder has initialised (a recording was started),
-/// by `FlightRecorder.isInitialized()`, which loads no more of JFR than
-/// that class; `Err` when the runtime has no `jdk.jfr` in its boot layer.
-pub fn recorder_initialized(env: &mut Env) -> Result<bool, Installed> {
-    let class = match env.find_class(jni_str!("jdk/jfr/FlightRecorder")) {
-        Ok(c) => c,
-        Err(_) => {
-            env.exception_clear();
-            return Err(Installed::Unavailable(
-                "this Java runtime has no jdk.jfr module".into(),
-            ));
-        }
-    };
-    let r = env.call_static_method(&class, jni_str!("isInitialized"), jni_sig!("()Z"), &[]);
-    r.and_then(|v| v.z())
-        .map_err(|_| Installed::Unavailable(take_exception(env, "FlightRecorder.isInitialized")))
-}
-
-/// Defines `Flight` (the runtime has JFR: see [`recorder_initialized`])
+/// Defines `Flight` if the runtime has JFR (`jdk.jfr` in its boot layer)
 /// and installs its listener. `Flight` reads its figures through
 /// `NativeMemory`, so the agent's classes are defined first.
 pub fn install(env: &mut Env, interval: Duration) -> Result<Installed, String> {
+    if env.find_class(jni_str!("jdk/jfr/FlightRecorder")).is_err() {
+        env.exception_clear();
+        return Ok(Installed::Unavailable(
+            "this Java runtime has no jdk.jfr module".into(),
+        ));
+    }
     probe::classes(env)?;
     let mut flight = None;
     for name in CLASSES {

@@ -95,35 +95,25 @@ impl Agent {
         lock(&self.options).jfr && !self.flight_tried.load(Ordering::Relaxed)
     }
 
-    /// Installs the JFR events once that is worth it: at once when a
-    /// recording runs, else [`FLIGHT_DELAY`] after start-up, so that a
-    /// short-lived JVM never pays for JFR's classes (tens of ms). Runs on
-    /// the sampler thread, or on the attach thread of a later `start`
-    /// (`force`: without waiting). A runtime without JFR gets one note.
+    /// Installs the JFR events [`FLIGHT_DELAY`] after start-up, so that a
+    /// short-lived JVM never loads JFR's classes (tens of ms): the listener
+    /// creates the events at once when a recording already runs
+    /// (`-XX:StartFlightRecording`), else when one starts. Runs on the
+    /// sampler thread, or on the attach thread of a later `start` (`force`:
+    /// without waiting). A runtime without JFR gets one note.
     pub(super) fn try_install_flight(&self, env: Option<&mut Env>, force: bool) {
-        if !self.flight_pending() {
+        if !self.flight_pending() || !(force || self.started_at.elapsed() >= FLIGHT_DELAY) {
+            return;
+        }
+        if self.flight_tried.swap(true, Ordering::Relaxed) {
             return;
         }
         let interval = lock(&self.options).interval;
-        let due = force || self.started_at.elapsed() >= FLIGHT_DELAY;
         let mut env = env;
         let started = Instant::now();
-        let result = self.with_env_or(&mut env, |env| {
-            match flight::recorder_initialized(env) {
-                Err(unavailable) => return Ok(Some(unavailable)),
-                Ok(false) if !due => return Ok(None),
-                Ok(_) => {}
-            }
-            flight::install(env, interval).map(Some)
-        });
-        let result = match result.and_then(|r| r) {
-            Ok(None) => return,
-            Ok(Some(r)) => Ok(r),
-            Err(e) => Err(e),
-        };
+        let result = self.with_env_or(&mut env, |env| flight::install(env, interval));
         crate::areas::debug_timing("JFR events", started);
-        self.flight_tried.store(true, Ordering::Relaxed);
-        match result {
+        match result.and_then(|r| r) {
             Ok(Installed::Now) | Ok(Installed::Already) => {
                 self.flight_installed.store(true, Ordering::Relaxed)
             }
@@ -137,6 +127,5 @@ impl Agent {
     }
 }
 
-/// How long after start-up the JFR events are installed when no recording
-/// runs before (a recording that starts earlier installs them at once).
+/// How long after start-up the agent installs its JFR events.
 pub(super) const FLIGHT_DELAY: Duration = Duration::from_secs(5);

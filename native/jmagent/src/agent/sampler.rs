@@ -1,5 +1,6 @@
-//! The sampler thread: a report every `interval`, the JFR events at its
-//! start, MXBean registration once it is safe, and a bounded stop at JVM exit.
+//! The sampler thread: a report every `interval`, MXBean registration
+//! once it is safe, the JFR events soon after start-up, and a bounded stop
+//! at JVM exit.
 
 use super::*;
 
@@ -30,7 +31,6 @@ fn run_sampler(agent: &'static Agent) {
         }
     };
     agent.prepare();
-    agent.try_install_flight(None, false);
     sample_until_stopped(agent);
     // Dropping the attachment detaches the thread.
 }
