@@ -142,14 +142,17 @@ extern "system" fn native_text<'l>(
     max_age_ms: jlong,
 ) -> JString<'l> {
     string_native(&mut unowned, |env, agent| {
-        if which == 4 {
-            return format_duration(agent.options().interval);
+        // The interval and the allocator need no sample (the JFR listener
+        // asks for the allocator while the recorder holds its lock).
+        match which {
+            2 => return agent.allocator().kind.name().to_string(),
+            4 => return format_duration(agent.options().interval),
+            _ => {}
         }
         let r = agent.latest_within(max_age(max_age_ms), Some(env));
         match which {
             0 => render::text(&r, agent.options().scale),
             1 => render::json(&r),
-            2 => agent.allocator().kind.name().to_string(),
             _ => render::iso_time(r.timestamp_ms),
         }
     })
