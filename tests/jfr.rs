@@ -3,7 +3,8 @@
 //! events, 5 s after start-up) and in one started later with
 //! `jcmd JFR.start` (which initialises the recorder: the agent's listener), read back with the JDK's `jfr print --json` and held
 //! against the agent's JSON log; a runtime without `jdk.jfr` (made with
-//! `jlink`) gets one note and logs as usual; `jfr=off` records nothing.
+//! `jlink`) gets one note and logs as usual; `jfr=off` records nothing; a
+//! `.jfc` sets the period.
 //! The verdict event is checked in the scenario tests (a verdict needs a
 //! scenario's growth).
 
@@ -62,6 +63,10 @@ fn epoch_ms_reads_both_printers() {
     assert_eq!(epoch_ms("1970-01-01T00:00:00Z"), 0);
     assert_eq!(epoch_ms("2026-12-02T07:55:04.240Z"), 1_796_198_104_240);
     assert_eq!(epoch_ms("2024-02-29T23:59:59.5Z"), 1_709_251_199_500);
+    assert_eq!(
+        epoch_ms("2026-12-02T07:55:04.240121383Z"),
+        1_796_198_104_240
+    );
 }
 
 /// Relative difference allowed between an event and the logged report
@@ -336,4 +341,56 @@ fn jfr_off_registers_no_event() {
     assert!(jfr_events(major, &recording, "jmagent.NativeMemory").is_empty());
     // The recording itself is fine: the JVM's own periodic events are there.
     assert!(!jfr_events(major, &recording, "jdk.CPULoad").is_empty());
+}
+
+/// The period follows the recording's settings: a `.jfc` that sets 2 s for
+/// `jmagent.NativeMemory` gets events 2 s apart from an agent sampling
+/// every 500 ms (the default period would be 500 ms).
+#[test]
+fn a_recording_settings_choose_the_period() {
+    let major = 17;
+    let run = Run::workload(major, "jfr-period");
+    let log = run.dir().join("report.jsonl");
+    let recording = run.dir().join("period.jfr");
+    let settings = run.dir().join("jmagent.jfc");
+    std::fs::write(
+        &settings,
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<configuration version="2.0" label="jmagent test">
+  <event name="jmagent.NativeMemory">
+    <setting name="enabled">true</setting>
+    <setting name="period">2 s</setting>
+  </event>
+</configuration>
+"#,
+    )
+    .unwrap();
+    let out = run
+        .agent_options(Some(&format!(
+            "interval=500ms,format=json,jmx=off,log={}",
+            log.display()
+        )))
+        .jvm_flag(&format!(
+            "-XX:StartFlightRecording=filename={},dumponexit=true,settings={}",
+            recording.display(),
+            settings.display()
+        ))
+        .arg("seconds=13")
+        .run();
+    out.assert_success().assert_clean_jni();
+    let events = jfr_events(major, &recording, "jmagent.NativeMemory");
+    let starts: Vec<i64> = events
+        .iter()
+        .map(|e| epoch_ms(e["startTime"].as_str().unwrap()))
+        .collect();
+    assert!(starts.len() >= 3, "{} events", starts.len());
+    for gap in starts.windows(2).map(|w| w[1] - w[0]) {
+        // JFR's periodic thread keeps its period to a few ms; 10% allowed.
+        assert!(
+            (1800..=2200).contains(&gap),
+            "events {gap} ms apart: {starts:?}"
+        );
+    }
+    // The events still show the latest periodic report.
+    assert_eq!(assert_agree(major, &events, &out), events.len());
 }
