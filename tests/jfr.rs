@@ -1,7 +1,7 @@
 //! JFR events on real JVMs (JDK 11, 17, 21, 25): `jmagent.NativeMemory`
 //! in a recording started with the JVM (before the agent registers its
-//! events, 5 s after start-up) and in one started later with
-//! `jcmd JFR.start` (which initialises the recorder: the agent's listener), read back with the JDK's `jfr print --json` and held
+//! events, when it sees the recorder's thread) and in one started later with
+//! `jcmd JFR.start`, read back with the JDK's `jfr print --json` and held
 //! against the agent's JSON log; a runtime without `jdk.jfr` (made with
 //! `jlink`) gets one note and logs as usual; `jfr=off` records nothing; a
 //! `.jfc` sets the period.
@@ -176,7 +176,7 @@ fn native_memory_events_of_a_recording_started_with_the_jvm_agree_with_the_log()
             ))
             .arg("direct=16")
             .arg("jni=24")
-            .arg("seconds=10")
+            .arg("seconds=6")
             .run();
         out.assert_success().assert_clean_jni();
         let events = jfr_events(major, &recording, "jmagent.NativeMemory");
@@ -211,8 +211,9 @@ fn native_memory_events_of_a_recording_started_later_with_jcmd_agree_with_the_lo
             .arg("seconds=60")
             .spawn();
         target.wait_for_line("ready");
-        // After the agent's first 5 s, when its listener is installed: the
-        // recorder initialises now and calls it.
+        // Past the agent's first 5 s (nothing is special about them now,
+        // but a JVM running long before its first recording is the usual
+        // case).
         let delay = 6500;
         std::thread::sleep(Duration::from_millis(delay));
         let jcmd = |args: &[&str]| {

@@ -82,6 +82,9 @@ pub struct Agent {
     /// Whether the JFR events were looked at, and whether they are installed.
     flight_tried: AtomicBool,
     flight_installed: AtomicBool,
+    flight_module_checked: AtomicBool,
+    /// Looks for a running recording while the JFR events wait.
+    recorder_watch: Mutex<crate::flight::RecorderWatch>,
     /// Periodic reports (and the final one) are written; false for an agent
     /// loaded by `jmcmd report` until a `start`, and after a `stop`.
     logging: AtomicBool,
@@ -101,8 +104,8 @@ pub struct Agent {
 /// On-demand samples (MXBean reads) are taken at most this often.
 const MIN_ON_DEMAND_GAP: Duration = Duration::from_secs(1);
 
-/// While the MXBean waits to be registered (or the JFR events to be
-/// installed), the sampler checks this often whether it may be.
+/// While the MXBean waits to be registered, the sampler checks this often
+/// whether it may be.
 const JMX_CHECK: Duration = Duration::from_millis(500);
 
 static AGENT: OnceLock<Agent> = OnceLock::new();
@@ -161,6 +164,8 @@ fn new_agent(vm: *mut JavaVM, options: Options) -> Result<Agent, String> {
         jmx_registered: AtomicBool::new(false),
         flight_tried: AtomicBool::new(false),
         flight_installed: AtomicBool::new(false),
+        flight_module_checked: AtomicBool::new(false),
+        recorder_watch: Mutex::new(Default::default()),
         logging: AtomicBool::new(true),
         history: Mutex::new(History::default()),
         last_auto_trim: Mutex::new(None),

@@ -90,42 +90,72 @@ impl Agent {
         });
     }
 
-    /// Whether the JFR events wait to be installed (`jfr=on`, not tried yet).
+    /// Whether the JFR events wait to be installed (`jfr=on`, not done).
     pub(super) fn flight_pending(&self) -> bool {
         lock(&self.options).jfr && !self.flight_tried.load(Ordering::Relaxed)
     }
 
-    /// Installs the JFR events [`FLIGHT_DELAY`] after start-up, so that a
-    /// short-lived JVM never loads JFR's classes (tens of ms): the listener
-    /// creates the events at once when a recording already runs
-    /// (`-XX:StartFlightRecording`), else when one starts. Runs on the
-    /// sampler thread, or on the attach thread of a later `start` (`force`:
-    /// without waiting). A runtime without JFR gets one note.
+    /// Installs the JFR events once a recording runs (HotSpot's recorder
+    /// thread exists: [`flight::RecorderWatch`]), so that a JVM that never
+    /// records loads no class of JFR. The sampler checks every
+    /// [`FLIGHT_CHECK`]; a later `start` with `jfr=on` installs them at once
+    /// (`force`). A runtime without `jdk.jfr` gets one note, from
+    /// [`FLIGHT_DELAY`] after start-up on (a JVM that ends sooner does not
+    /// need it).
     pub(super) fn try_install_flight(&self, env: Option<&mut Env>, force: bool) {
-        if !self.flight_pending() || !(force || self.started_at.elapsed() >= FLIGHT_DELAY) {
+        if !self.flight_pending() {
             return;
         }
-        if self.flight_tried.swap(true, Ordering::Relaxed) {
+        let recording = force || lock(&self.recorder_watch).recorder_running();
+        let check_module = !self.flight_module_checked.load(Ordering::Relaxed)
+            && (recording || self.started_at.elapsed() >= FLIGHT_DELAY);
+        if !recording && !check_module {
             return;
         }
         let interval = lock(&self.options).interval;
         let mut env = env;
         let started = Instant::now();
-        let result = self.with_env_or(&mut env, |env| flight::install(env, interval));
+        let result = self.with_env_or(&mut env, |env| {
+            if check_module {
+                if !flight::has_module(env)? {
+                    return Ok(Some(Installed::Unavailable(
+                        "this Java runtime has no jdk.jfr module".into(),
+                    )));
+                }
+            }
+            if recording {
+                flight::install(env, interval).map(Some)
+            } else {
+                Ok(None)
+            }
+        });
+        self.flight_module_checked.store(true, Ordering::Relaxed);
+        let outcome = match result.and_then(|r| r) {
+            Ok(None) => return,
+            other => other,
+        };
+        if self.flight_tried.swap(true, Ordering::Relaxed) {
+            return;
+        }
         crate::areas::debug_timing("JFR events", started);
-        match result.and_then(|r| r) {
-            Ok(Installed::Now) | Ok(Installed::Already) => {
+        match outcome {
+            Ok(Some(Installed::Now)) | Ok(Some(Installed::Already)) => {
                 self.flight_installed.store(true, Ordering::Relaxed)
             }
-            Ok(Installed::Unavailable(why)) => {
+            Ok(Some(Installed::Unavailable(why))) => {
                 eprintln!(
                     "jmagent: no JFR events: {why} (everything else works; jfr=off silences this)"
                 )
             }
+            Ok(None) => {}
             Err(e) => eprintln!("jmagent: the JFR events are not registered: {e}"),
         }
     }
 }
 
-/// How long after start-up the agent installs its JFR events.
+/// How often the sampler looks for a recording while `jfr=on` and none
+/// has run yet (a listing of `/proc/self/task`).
+pub(super) const FLIGHT_CHECK: Duration = Duration::from_secs(1);
+
+/// From how long after start-up a runtime without `jdk.jfr` gets its note.
 pub(super) const FLIGHT_DELAY: Duration = Duration::from_secs(5);

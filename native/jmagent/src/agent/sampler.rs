@@ -1,6 +1,6 @@
 //! The sampler thread: a report every `interval`, MXBean registration
-//! once it is safe, the JFR events soon after start-up, and a bounded stop
-//! at JVM exit.
+//! once it is safe, the JFR events once a recording runs, and a bounded
+//! stop at JVM exit.
 
 use super::*;
 
@@ -31,6 +31,7 @@ fn run_sampler(agent: &'static Agent) {
         }
     };
     agent.prepare();
+    agent.try_install_flight(None, false);
     sample_until_stopped(agent);
     // Dropping the attachment detaches the thread.
 }
@@ -80,8 +81,11 @@ fn sample_until_stopped(agent: &'static Agent) {
                 let jmx_pending = agent.jmx_pending();
                 let flight_pending = agent.flight_pending();
                 let mut wait = deadline.map_or(Duration::MAX, |d| d - now);
-                if jmx_pending || flight_pending {
+                if jmx_pending {
                     wait = wait.min(JMX_CHECK);
+                }
+                if flight_pending {
+                    wait = wait.min(notices::FLIGHT_CHECK);
                 }
                 c = if wait == Duration::MAX {
                     agent.wake.wait(c).unwrap_or_else(|p| p.into_inner())

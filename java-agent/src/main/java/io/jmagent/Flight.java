@@ -23,13 +23,13 @@ import jdk.jfr.ValueDescriptor;
 /**
  * jmagent's JFR events: {@code jmagent.NativeMemory}, periodic (the
  * breakdown of the latest sample), and {@code jmagent.Verdict} (a verdict
- * appeared). The agent defines this class only when the runtime has the
- * {@code jdk.jfr} module.
+ * appeared). The agent defines this class only once a recording runs (it
+ * sees HotSpot's recorder thread), so a JVM that never records loads no
+ * class of JFR.
  *
- * <p>{@link #install} only adds a listener: the events are created when the
- * Flight Recorder initialises (the first recording, by
- * {@code -XX:StartFlightRecording} or {@code jcmd JFR.start}), or at once
- * when it already has, so a JVM that never records loads no more of JFR.
+ * <p>{@link #install} adds a listener: the events are created when the
+ * Flight Recorder has initialised (at once, or when the recorder whose
+ * thread the agent saw finishes initialising).
  * The periodic event is created with a {@code @Period} of the agent's
  * interval; a recording's settings may set another.
  */
@@ -86,6 +86,12 @@ final class Flight implements FlightRecorderListener, Runnable {
         instance = flight;
         // Not under a lock of ours: the recorder calls listeners holding its own.
         FlightRecorder.addListener(flight);
+        // A recorder initialising meanwhile (the agent saw its thread) may
+        // have read its listeners before this one was added; it marks
+        // itself initialised before it reads them, so then this sees it.
+        if (FlightRecorder.isInitialized()) {
+            flight.recorderInitialized(FlightRecorder.getFlightRecorder());
+        }
         return INSTALLED_NOW;
     }
 
