@@ -116,12 +116,10 @@ impl Agent {
         let mut env = env;
         let started = Instant::now();
         let result = self.with_env_or(&mut env, |env| {
-            if check_module {
-                if !flight::has_module(env)? {
-                    return Ok(Some(Installed::Unavailable(
-                        "this Java runtime has no jdk.jfr module".into(),
-                    )));
-                }
+            if check_module && flight::runtime_has_jfr() == Some(false) {
+                return Ok(Some(Installed::Unavailable(
+                    "this Java runtime has no jdk.jfr module".into(),
+                )));
             }
             if recording {
                 flight::install(env, interval).map(Some)
