@@ -122,9 +122,9 @@ impl Agent {
         *lock(&self.options) = options;
         self.logging.store(true, Ordering::Relaxed);
         lock(&self.control).changed = true;
+        // jfr=on where the agent was loaded with jfr=off: the sampler now
+        // looks for a recording (see `try_install_flight`).
         self.wake.notify_all();
-        // jfr=on where the agent was loaded with jfr=off.
-        self.try_install_flight(None, true);
         Ok(())
     }
 

@@ -98,15 +98,15 @@ impl Agent {
     /// Installs the JFR events once a recording runs (HotSpot's recorder
     /// thread exists: [`flight::RecorderWatch`]), so that a JVM that never
     /// records loads no class of JFR. The sampler checks every
-    /// [`FLIGHT_CHECK`]; a later `start` with `jfr=on` installs them at once
-    /// (`force`). A runtime without `jdk.jfr` gets one note, from
+    /// [`FLIGHT_CHECK`] while `jfr=on` (also after a later `start` with
+    /// `jfr=on`). A runtime without `jdk.jfr` gets one note, from
     /// [`FLIGHT_DELAY`] after start-up on (a JVM that ends sooner does not
     /// need it).
-    pub(super) fn try_install_flight(&self, env: Option<&mut Env>, force: bool) {
+    pub(super) fn try_install_flight(&self, env: Option<&mut Env>) {
         if !self.flight_pending() {
             return;
         }
-        let recording = force || lock(&self.recorder_watch).recorder_running();
+        let recording = lock(&self.recorder_watch).recorder_running();
         let check_module = !self.flight_module_checked.load(Ordering::Relaxed)
             && (recording || self.started_at.elapsed() >= FLIGHT_DELAY);
         if !recording && !check_module {

@@ -31,7 +31,7 @@ fn run_sampler(agent: &'static Agent) {
         }
     };
     agent.prepare();
-    agent.try_install_flight(None, false);
+    agent.try_install_flight(None);
     sample_until_stopped(agent);
     // Dropping the attachment detaches the thread.
 }
@@ -101,7 +101,7 @@ fn sample_until_stopped(agent: &'static Agent) {
                     if jmx_pending {
                         agent.try_register_jmx();
                     }
-                    agent.try_install_flight(None, false);
+                    agent.try_install_flight(None);
                     c = lock(&agent.control);
                 }
             }
