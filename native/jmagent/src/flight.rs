@@ -23,6 +23,11 @@ pub const CLASSES: &[&str] = &["io/jmagent/FlightBuckets", "io/jmagent/Flight"];
 /// `io.jmagent.Flight`, once installed.
 static FLIGHT: OnceLock<Global<JClass<'static>>> = OnceLock::new();
 
+/// Whether the events are installed (verdicts are then committed).
+pub fn installed() -> bool {
+    FLIGHT.get().is_some()
+}
+
 /// The JFR period of `jmagent.NativeMemory` for an agent interval: the
 /// interval, or once per chunk when the agent logs only at exit.
 pub fn period(interval: Duration) -> String {
@@ -129,7 +134,7 @@ pub fn install(env: &mut Env, interval: Duration) -> Result<Installed, String> {
         Ok(_) => Installed::Unavailable("JFR is not available in this JVM".into()),
         Err(_) => return Err(take_exception(env, "installing the JFR events")),
     };
-    if outcome != Installed::Now && outcome != Installed::Already {
+    if matches!(outcome, Installed::Unavailable(_)) {
         return Ok(outcome);
     }
     let global = env

@@ -79,9 +79,9 @@ pub struct Agent {
     on_demand: Mutex<bool>,
     on_demand_done: Condvar,
     jmx_registered: AtomicBool,
-    /// Whether the JFR events were looked at, and whether they are installed.
+    /// Whether the JFR events were installed or found impossible, and
+    /// whether the runtime was checked for `jdk.jfr`.
     flight_tried: AtomicBool,
-    flight_installed: AtomicBool,
     flight_module_checked: AtomicBool,
     /// Looks for a running recording while the JFR events wait.
     recorder_watch: Mutex<crate::flight::RecorderWatch>,
@@ -163,7 +163,6 @@ fn new_agent(vm: *mut JavaVM, options: Options) -> Result<Agent, String> {
         on_demand_done: Condvar::new(),
         jmx_registered: AtomicBool::new(false),
         flight_tried: AtomicBool::new(false),
-        flight_installed: AtomicBool::new(false),
         flight_module_checked: AtomicBool::new(false),
         recorder_watch: Mutex::new(Default::default()),
         logging: AtomicBool::new(true),

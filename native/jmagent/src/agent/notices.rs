@@ -72,7 +72,7 @@ impl Agent {
     /// JFR events once they are installed (both no-ops before).
     pub(super) fn send(&self, notices: &Notices, env: &mut Option<&mut Env>) {
         let jmx = self.jmx_registered.load(Ordering::Relaxed);
-        let jfr = self.flight_installed.load(Ordering::Relaxed);
+        let jfr = flight::installed();
         if notices.is_empty() || !(jmx || jfr) {
             return;
         }
@@ -109,43 +109,33 @@ impl Agent {
         let recording = lock(&self.recorder_watch).recorder_running();
         let check_module = !self.flight_module_checked.load(Ordering::Relaxed)
             && (recording || self.started_at.elapsed() >= FLIGHT_DELAY);
-        if !recording && !check_module {
+        // Read natively, without the JVM.
+        let outcome = if check_module && flight::runtime_has_jfr() == Some(false) {
+            Ok(Installed::Unavailable(
+                "this Java runtime has no jdk.jfr module".into(),
+            ))
+        } else if recording {
+            let interval = lock(&self.options).interval;
+            let started = Instant::now();
+            let mut env = env;
+            let r = self.with_env_or(&mut env, |env| flight::install(env, interval));
+            crate::areas::debug_timing("JFR events", started);
+            r.and_then(|r| r)
+        } else {
+            if check_module {
+                self.flight_module_checked.store(true, Ordering::Relaxed);
+            }
             return;
-        }
-        let interval = lock(&self.options).interval;
-        let mut env = env;
-        let started = Instant::now();
-        let result = self.with_env_or(&mut env, |env| {
-            if check_module && flight::runtime_has_jfr() == Some(false) {
-                return Ok(Some(Installed::Unavailable(
-                    "this Java runtime has no jdk.jfr module".into(),
-                )));
-            }
-            if recording {
-                flight::install(env, interval).map(Some)
-            } else {
-                Ok(None)
-            }
-        });
-        self.flight_module_checked.store(true, Ordering::Relaxed);
-        let outcome = match result.and_then(|r| r) {
-            Ok(None) => return,
-            other => other,
         };
+        self.flight_module_checked.store(true, Ordering::Relaxed);
         if self.flight_tried.swap(true, Ordering::Relaxed) {
             return;
         }
-        crate::areas::debug_timing("JFR events", started);
         match outcome {
-            Ok(Some(Installed::Now)) | Ok(Some(Installed::Already)) => {
-                self.flight_installed.store(true, Ordering::Relaxed)
-            }
-            Ok(Some(Installed::Unavailable(why))) => {
-                eprintln!(
-                    "jmagent: no JFR events: {why} (everything else works; jfr=off silences this)"
-                )
-            }
-            Ok(None) => {}
+            Ok(Installed::Now) | Ok(Installed::Already) => {}
+            Ok(Installed::Unavailable(why)) => eprintln!(
+                "jmagent: no JFR events: {why} (everything else works; jfr=off silences this)"
+            ),
             Err(e) => eprintln!("jmagent: the JFR events are not registered: {e}"),
         }
     }
