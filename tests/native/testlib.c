@@ -68,6 +68,7 @@ JNIEXPORT void JNICALL Java_io_jmagent_examples_Workload_nativeChurn(JNIEnv *env
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -187,6 +188,8 @@ static void probe_record(struct probe *p, char kind, uint64_t ns, uint64_t began
 
 static void *probe_run(void *arg) {
     struct probe *p = arg;
+    /* Named, so a tracer or top can tell it from the JVM's threads. */
+    prctl(PR_SET_NAME, "jmagent-probe", 0, 0, 0);
     /* Fragment this thread's arena first (like Fragment.java); the blocks
      * kept stay allocated until the probe ends. */
     void **frag = NULL;

@@ -1,20 +1,104 @@
-//! Reads this process's own memory through `/proc/self/mem`.
+//! Reads this process's own memory without dereferencing it.
 //!
 //! Addresses that come from outside the agent's own data (the JVM's
 //! structures, the allocator's headers) may be stale or wrong: a region
 //! unmapped meanwhile, a field read at the wrong offset. Dereferencing such
 //! an address faults and kills the JVM, and `catch_unwind` cannot help. A
-//! read through `/proc/self/mem` turns every bad address into an error.
+//! read by the kernel turns every bad address into an error.
+//!
+//! The kernel reads it one of two ways. `vmsplice(2)` of the range into a
+//! pipe, then `read(2)` from the pipe: `vmsplice` finds the pages with the
+//! lockless page-table walk (`get_user_pages_fast`), which takes no lock
+//! when they are present, as they are here (the callers read resident
+//! memory). `pread(2)` of `/proc/self/mem`, the fallback (a page not
+//! present or not readable, a kernel or seccomp policy without `vmsplice`):
+//! it holds the process's `mmap_lock` for reading over each page, and the
+//! kernel may deschedule the reader while it holds it (`__get_user_pages`
+//! has a preemption point inside), so every `mmap`, `munmap` and
+//! `mprotect` of the process waits until the reader runs again. Seen with
+//! the scheduler's trace points: a `malloc` growing its arena with
+//! `mprotect` waited 7.7 ms on the sampler's walk of a fragmented heap,
+//! the sampler descheduled in `__get_user_pages` under `mem_rw`.
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
+use std::sync::Mutex;
 
-/// A handle on `/proc/self/mem`; each read is one `pread`.
+/// Bytes moved through the pipe at a time: its default capacity (16
+/// pages, one pipe buffer a page).
+const PIPE_BYTES: usize = 16 * 4096;
+
+/// A pipe, read end and write end, both non-blocking.
 #[derive(Debug)]
-pub struct SelfMemory(std::fs::File);
+struct Pipe(OwnedFd, OwnedFd);
+
+impl Pipe {
+    fn new() -> Option<Pipe> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: pipe2 writes two new descriptors into `fds`.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+            return None;
+        }
+        // SAFETY: both descriptors are new and owned by nothing else.
+        Some(unsafe { Pipe(OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    }
+
+    /// Copies up to `buf.len()` (at most [`PIPE_BYTES`] minus `addr`'s
+    /// offset in its page) bytes from `addr` through the pipe: how many
+    /// (fewer from the first page the kernel refused, which the caller
+    /// reads otherwise). `Err` when the pipe may hold bytes that were not
+    /// read (it must not be used again).
+    fn copy(&self, addr: u64, buf: &mut [u8]) -> Result<usize, ()> {
+        let iov = libc::iovec {
+            iov_base: addr as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
+        // SAFETY: vmsplice only reads the iovec; the kernel checks the
+        // range it names and fails on any address not mapped readable,
+        // without touching it from this thread.
+        let spliced =
+            unsafe { libc::vmsplice(self.1.as_raw_fd(), &iov, 1, libc::SPLICE_F_NONBLOCK) };
+        if spliced < 0 {
+            return Ok(0);
+        }
+        let spliced = spliced as usize;
+        let mut got = 0;
+        while got < spliced {
+            // SAFETY: reads into the part of `buf` not yet filled, which
+            // the pipe's `spliced` bytes fit (spliced <= buf.len()).
+            let n = unsafe {
+                libc::read(
+                    self.0.as_raw_fd(),
+                    buf[got..].as_mut_ptr() as *mut libc::c_void,
+                    spliced - got,
+                )
+            };
+            if n <= 0 {
+                return Err(());
+            }
+            got += n as usize;
+        }
+        Ok(spliced)
+    }
+}
+
+/// A handle on this process's memory: a pipe for `vmsplice` and
+/// `/proc/self/mem` for what the pipe cannot read.
+#[derive(Debug)]
+pub struct SelfMemory {
+    file: std::fs::File,
+    /// `None` once the pipe failed; a thread that finds it in use by
+    /// another reads through `/proc/self/mem`.
+    pipe: Mutex<Option<Pipe>>,
+}
 
 impl SelfMemory {
     pub fn open() -> Option<SelfMemory> {
-        std::fs::File::open("/proc/self/mem").ok().map(SelfMemory)
+        let file = std::fs::File::open("/proc/self/mem").ok()?;
+        Some(SelfMemory {
+            file,
+            pipe: Mutex::new(Pipe::new()),
+        })
     }
 
     /// Fills `buf` from `addr`; `None` if any byte is not mapped or readable.
@@ -22,7 +106,37 @@ impl SelfMemory {
         if addr < 4096 || addr.checked_add(buf.len() as u64)? > 1 << 47 {
             return None;
         }
-        self.0.read_exact_at(buf, addr).ok()
+        let done = self.splice(addr, buf);
+        if done < buf.len() {
+            self.file
+                .read_exact_at(&mut buf[done..], addr + done as u64)
+                .ok()?;
+        }
+        Some(())
+    }
+
+    /// Reads the start of `buf` through the pipe; how many bytes it read.
+    fn splice(&self, addr: u64, buf: &mut [u8]) -> usize {
+        let Ok(mut pipe) = self.pipe.try_lock() else {
+            return 0;
+        };
+        let mut done = 0;
+        while done < buf.len() {
+            let Some(p) = pipe.as_ref() else {
+                return done;
+            };
+            let a = addr + done as u64;
+            let n = (PIPE_BYTES - (a % 4096) as usize).min(buf.len() - done);
+            match p.copy(a, &mut buf[done..done + n]) {
+                Ok(got) if got == n => done += n,
+                Ok(got) => return done + got,
+                Err(()) => {
+                    *pipe = None;
+                    return done;
+                }
+            }
+        }
+        done
     }
 
     /// `N` (at most 32) native-endian words at `addr`.
@@ -177,5 +291,76 @@ mod tests {
         let edge = (big.as_ptr() as u64).next_multiple_of(4096) + 4096 - 50;
         pages.read(edge, &mut buf).unwrap();
         assert!(buf.iter().all(|&b| b == 7));
+    }
+
+    /// Reads through the pipe: long, unaligned, and where the pipe cannot
+    /// (a page mapped without read access, read by the fallback as before;
+    /// an unmapped page, an error).
+    #[test]
+    fn reads_through_the_pipe_and_falls_back() {
+        let mem = SelfMemory::open().unwrap();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 4096) as u8).collect();
+        let from = data.as_ptr() as u64 + 1001;
+        let mut buf = vec![0u8; 250_000];
+        assert_eq!(
+            mem.splice(from, &mut buf),
+            buf.len(),
+            "resident memory goes through the pipe"
+        );
+        assert_eq!(buf[..], data[1001..251_001]);
+        let mut again = vec![0u8; 250_000];
+        mem.read(from, &mut again).unwrap();
+        assert_eq!(again, buf);
+
+        // Three pages: readable, PROT_NONE, unmapped.
+        // SAFETY: a new private anonymous mapping, changed and unmapped
+        // only here.
+        let at = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                3 * 4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(at, libc::MAP_FAILED);
+        let base = at as u64;
+        // SAFETY: the first two pages of the mapping made above.
+        unsafe {
+            std::ptr::write_bytes(at as *mut u8, 0x5a, 2 * 4096);
+            assert_eq!(
+                libc::mprotect((base + 4096) as *mut libc::c_void, 4096, libc::PROT_NONE),
+                0
+            );
+            assert_eq!(
+                libc::munmap((base + 2 * 4096) as *mut libc::c_void, 4096),
+                0
+            );
+        }
+        let mut two = vec![0u8; 2 * 4096];
+        assert_eq!(
+            mem.splice(base, &mut two),
+            4096,
+            "the pipe stops at the PROT_NONE page"
+        );
+        mem.read(base, &mut two).unwrap();
+        assert!(
+            two.iter().all(|&b| b == 0x5a),
+            "the fallback reads the PROT_NONE page"
+        );
+        assert_eq!(
+            mem.read(base + 4000, &mut [0u8; 8192]),
+            None,
+            "across the unmapped page"
+        );
+        assert_eq!(
+            mem.word(base + 8),
+            Some(0x5a5a_5a5a_5a5a_5a5a),
+            "the pipe still works"
+        );
+        // SAFETY: unmaps the rest of the mapping made above.
+        unsafe { libc::munmap(at, 2 * 4096) };
     }
 }

@@ -1,5 +1,5 @@
 //! glibc's figures without its locks: the arenas' chunks walked through
-//! `/proc/self/mem`.
+//! [`SelfMemory`] (no lock of glibc's, nor the kernel's `mmap_lock`).
 //!
 //! `malloc_info` and `mallinfo2` hold each arena's mutex while they walk its
 //! free lists: on a heap of 400,000 free chunks that is ~7 ms per arena
@@ -17,7 +17,7 @@
 //! heap; the walk must end exactly at the top chunk or the heap's
 //! fence-posts); a heap whose walk fails is walked again, up to
 //! [`ATTEMPTS`] times, then its last complete figures are used. Memory is
-//! read through `/proc/self/mem`, only in pages `mincore` reports resident,
+//! read by the kernel ([`SelfMemory`]), only in pages `mincore` reports resident,
 //! so a heap unmapped meanwhile gives a failed read, never a fault, and no
 //! zero page is mapped into the heap.
 //!
