@@ -8,9 +8,10 @@
 //! RSS on JDK 17: classes, module image pages, libnio).
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jmagent_core::diagnosis::Verdict;
+use jmagent_core::procfs::ThreadTable;
 use jni::objects::JClass;
 use jni::refs::Global;
 use jni::{jni_sig, jni_str, Env, JValue};
@@ -72,38 +73,20 @@ pub fn runtime_has_jfr() -> Option<bool> {
 /// threads not seen before are read (all again every minute: thread ids
 /// are reused), so a check costs a directory listing.
 #[derive(Default)]
-pub struct RecorderWatch {
-    /// Thread ids seen, sorted.
-    seen: Vec<u32>,
-    read_at: Option<Instant>,
-}
+pub struct RecorderWatch(ThreadTable<bool>);
 
 impl RecorderWatch {
     const REFRESH: Duration = Duration::from_secs(60);
 
     pub fn recorder_running(&mut self) -> bool {
-        let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-            return false;
-        };
-        if self.read_at.is_none_or(|t| t.elapsed() >= Self::REFRESH) {
-            self.seen.clear();
-            self.read_at = Some(Instant::now());
-        }
         let mut found = false;
-        let mut now = Vec::with_capacity(self.seen.len() + 8);
-        for e in dir.flatten() {
-            let Some(tid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-                continue;
-            };
-            if self.seen.binary_search(&tid).is_err() {
-                // The kernel keeps 15 bytes of the name.
-                found |= std::fs::read(e.path().join("comm"))
-                    .is_ok_and(|name| name.starts_with(b"JFR Recorder"));
-            }
-            now.push(tid);
-        }
-        now.sort_unstable();
-        self.seen = now;
+        self.0.update(Self::REFRESH, |tid| {
+            // The kernel keeps 15 bytes of the name.
+            let name = std::fs::read(format!("/proc/self/task/{tid}/comm")).ok()?;
+            let recorder = name.starts_with(b"JFR Recorder");
+            found |= recorder;
+            Some(recorder)
+        });
         found
     }
 }

@@ -66,9 +66,11 @@ pub enum ProcError {
 
 mod maps;
 mod residency;
+mod threads;
 
 pub use maps::*;
 pub use residency::{resident_pages, Residency, ResidencyStats, MAX_AGE_MS};
+pub use threads::{parse_syscall_line, thread_ids, StackPointers, ThreadTable};
 
 const STATUS: &str = "/proc/self/status";
 const SMAPS_ROLLUP: &str = "/proc/self/smaps_rollup";
@@ -333,81 +335,6 @@ pub fn read_smaps_rollup_at(path: &Path) -> Result<SmapsRollup, ProcError> {
     let mut buf = String::with_capacity(1024);
     read_into(path, &mut buf)?;
     parse_smaps_rollup_named(&buf, &path.display().to_string())
-}
-
-/// Stack pointers of this process's threads, from
-/// `/proc/self/task/<tid>/syscall`.
-///
-/// This is how thread stacks are found without cooperation from the
-/// threads: the mapping that contains a thread's SP is its stack. Threads on
-/// a CPU at that moment (`running`) or whose file cannot be read (exited
-/// meanwhile, ptrace restrictions) are left out and tried again at the next
-/// read; the calling thread reports the SP of its own `read`.
-///
-/// Kept between samples: a thread's stack does not move, so its `syscall`
-/// file (whose read waits for a running thread to leave its CPU) is read
-/// once per new thread, and for every thread again once the kept figures
-/// are older than [`StackPointers::REFRESH`] (a thread id reused by a new
-/// thread).
-#[derive(Debug, Default)]
-pub struct StackPointers {
-    /// (tid, sp), sorted by tid.
-    known: Vec<(u32, u64)>,
-    read_at: Option<std::time::Instant>,
-}
-
-impl StackPointers {
-    pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
-
-    /// (tid, sp) of the threads alive now whose SP could be read, sorted
-    /// by tid.
-    pub fn read(&mut self) -> &[(u32, u64)] {
-        let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-            self.known.clear();
-            return &self.known;
-        };
-        if self.read_at.is_none_or(|t| t.elapsed() >= Self::REFRESH) {
-            self.known.clear();
-            self.read_at = Some(std::time::Instant::now());
-        }
-        let mut buf = String::with_capacity(128);
-        let mut now: Vec<(u32, u64)> = dir
-            .filter_map(|e| {
-                let e = e.ok()?;
-                let tid: u32 = e.file_name().to_str()?.parse().ok()?;
-                if let Ok(i) = self.known.binary_search_by_key(&tid, |&(t, _)| t) {
-                    return Some(self.known[i]);
-                }
-                read_into(&e.path().join("syscall"), &mut buf).ok()?;
-                Some((tid, parse_syscall_line(&buf)?))
-            })
-            .collect();
-        now.sort_unstable_by_key(|&(tid, _)| tid);
-        self.known = now;
-        &self.known
-    }
-}
-
-/// The stack pointer in one `/proc/<pid>/task/<tid>/syscall` line.
-///
-/// The kernel prints `nr a1 a2 a3 a4 a5 a6 sp pc` in a syscall, `-1 sp pc`
-/// when blocked outside one, and `running` when the thread is on a CPU; the SP
-/// is always the second-to-last field. A zero SP (kernel threads) is `None`.
-pub fn parse_syscall_line(text: &str) -> Option<u64> {
-    let mut fields = text.split_ascii_whitespace();
-    // "running" (or anything else that is not a syscall number) fails here.
-    let nr: i64 = fields.next()?.parse().ok()?;
-    let (mut n, mut sp, mut pc) = (0usize, "", "");
-    for f in fields {
-        n += 1;
-        sp = pc;
-        pc = f;
-    }
-    if n != if nr < 0 { 2 } else { 8 } {
-        return None;
-    }
-    let hex = sp.strip_prefix("0x").unwrap_or(sp);
-    u64::from_str_radix(hex, 16).ok().filter(|&v| v != 0)
 }
 
 #[cfg(test)]
