@@ -271,6 +271,8 @@ impl Phases {
 /// What the collectors keep from one sample to the next.
 #[derive(Debug, Default)]
 pub struct CollectorState {
+    /// Opened at the first sample that reads the allocator's headers.
+    mem: Option<crate::selfmem::SelfMemory>,
     chunks: allocator::ChunkScanner,
     residency: procfs::Residency,
     stacks: procfs::StackPointers,
@@ -442,7 +444,13 @@ fn malloc_ranges(
     if detected.kind.accounting() != Accounting::Arenas {
         return (Vec::new(), Vec::new());
     }
-    let heaps = allocator::glibc_arena_heaps(&p.mappings);
+    if state.mem.is_none() {
+        state.mem = crate::selfmem::SelfMemory::open();
+    }
+    let Some(mem) = state.mem.as_ref() else {
+        return (Vec::new(), Vec::new());
+    };
+    let heaps = allocator::glibc_arena_heaps(mem, &p.mappings);
     // Mappings known to hold something else are not searched for chunks.
     let known = |m: &procfs::Mapping| {
         let overlaps = |r: &std::ops::Range<u64>| r.start < m.end && m.start < r.end;
@@ -460,7 +468,7 @@ fn malloc_ranges(
     } else {
         allocator::CHUNK_SEARCH_PAGES
     };
-    let chunks = state.chunks.scan(&p.mappings, known, search);
+    let chunks = state.chunks.scan(mem, &p.mappings, known, search);
     (heaps, chunks)
 }
 

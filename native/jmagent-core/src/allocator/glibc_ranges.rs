@@ -15,13 +15,13 @@ pub const GLIBC_HEAP_MAX_SIZE: u64 = 64 << 20;
 /// header is consistent (sizes page-aligned and within 64 MiB, `prev` null or
 /// aligned, and `ar_ptr` pointing just past the header of the arena's first
 /// heap, which is itself one of the heaps found). Memory is read through
-/// `/proc/self/mem`, so a heap that glibc unmaps meanwhile gives a read
+/// [`SelfMemory`], so a heap that glibc unmaps meanwhile gives a read
 /// error, never a fault. Without this, adjacent mmapped chunks merged into
 /// one mapping would pass for arenas by shape alone.
-pub fn glibc_arena_heaps(mappings: &[crate::procfs::Mapping]) -> Vec<std::ops::Range<u64>> {
-    let Some(mem) = SelfMemory::open() else {
-        return Vec::new();
-    };
+pub fn glibc_arena_heaps(
+    mem: &SelfMemory,
+    mappings: &[crate::procfs::Mapping],
+) -> Vec<std::ops::Range<u64>> {
     let read_header = |addr: u64| mem.words::<4>(addr);
     let page = 4096;
     let mut found: Vec<(u64, [u64; 4])> = Vec::new();
@@ -103,15 +103,13 @@ impl ChunkScanner {
     /// ([`CHUNK_SEARCH_PAGES`] for a periodic sample).
     pub fn scan(
         &mut self,
+        mem: &SelfMemory,
         mappings: &[crate::procfs::Mapping],
         skip: impl Fn(&crate::procfs::Mapping) -> bool,
         search_pages: u64,
     ) -> Vec<std::ops::Range<u64>> {
         const IS_MMAPPED: u64 = 2;
         const PAGE: u64 = 4096;
-        let Some(mem) = SelfMemory::open() else {
-            return Vec::new();
-        };
         let mut misses = 0;
         let mut window = ResidentWindow::default();
         // Largest resident mappings first: the search budget goes where the
