@@ -11,7 +11,9 @@
 //! lockless page-table walk (`get_user_pages_fast`), which takes no lock
 //! when they are present, as they are here (the callers read resident
 //! memory). `pread(2)` of `/proc/self/mem`, the fallback (a page not
-//! present or not readable, a kernel or seccomp policy without `vmsplice`):
+//! present or not readable, a kernel or seccomp policy without `vmsplice`;
+//! the default profiles of Docker and containerd allow it, and answer a
+//! call they do not allow with an error):
 //! it holds the process's `mmap_lock` for reading over each page, and the
 //! kernel may deschedule the reader while it holds it (`__get_user_pages`
 //! has a preemption point inside), so every `mmap`, `munmap` and

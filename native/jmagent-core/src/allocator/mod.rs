@@ -28,7 +28,7 @@
 //! | `free_chunks`   | `ordblks + smblks`                      | –                                                      | –                                                                | –                                |
 //!
 //! glibc: the figures are those of `mallinfo2`, computed by walking the
-//! arenas' chunks through `/proc/self/mem` without taking their locks
+//! arenas' chunks through `SelfMemory` without taking their locks
 //! (`glibc_walk`): `malloc_info` and `mallinfo2` hold each arena's mutex
 //! while they walk its free chunks (~7 ms per arena at 400,000 free
 //! chunks), and every `malloc` of that arena waits. An arena whose state

@@ -372,7 +372,7 @@ impl Residency {
 /// Which pages of the page-aligned range `r` of this process's private or
 /// shared memory are resident, one byte a page (1 or 0) into `out`, by
 /// `mincore`; false when part of `r` is not mapped. Readers of memory
-/// through `/proc/self/mem` ask first: reading a page never written maps
+/// through `SelfMemory` ask first: reading a page never written maps
 /// the shared zero page there, which `mincore` would then count.
 pub fn resident_pages(r: Range<u64>, out: &mut Vec<u8>) -> bool {
     page_flags(Kind::Anonymous, None, r, out)

@@ -9,7 +9,7 @@
 //! layout of an entry is itself exported as offsets. Field names that differ
 //! between JDK 11 and 25 are looked up under each name.
 //!
-//! Every read goes through `/proc/self/mem` ([`SelfMemory`]): an address
+//! Every read goes through [`SelfMemory`] (the kernel copies): an address
 //! that is stale or read at the wrong offset is an error, never a fault.
 //! Every figure is checked for plausibility; on any doubt an area is left
 //! unknown and the ledger says less.
